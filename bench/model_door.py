@@ -1,0 +1,264 @@
+"""Benchmark: how much does the model door add on top of the endpoint's own latency?
+
+1,000 chat calls at concurrency 32 against the fake OpenAI server (127.0.0.1, a fixed 50 ms per
+answer, served from its own process so it does not share an event loop with the client). The
+ideal wall time is calls * latency / concurrency = 1.5625 s; the door's target is <= 1.15x.
+The bare `openai.AsyncOpenAI` client with default settings runs the same load in the same run,
+for comparison. Then the cost of a cache hit through the door (target < 1 ms), over 10k hits.
+
+    .venv/bin/python bench/model_door.py [--calls 1000] [--rounds 3]
+
+Prints the figures and replaces the "## Model door" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import openai
+
+from lbi.config import Config
+from lbi.models.accounting import Accountant
+from lbi.models.base import Capabilities, ChatRequest, ChatResponse
+from lbi.models.cache import CallCache, cache_key
+from lbi.models.door import ModelDoor, open_door
+
+LATENCY = 0.05
+CONCURRENCY = 32
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADING = "## Model door"
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "lbi.testing.fake_openai", "--latency", str(LATENCY)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "PORT":
+        proc.kill()
+        raise RuntimeError(f"fake server did not start: {line}")
+    return proc, f"http://127.0.0.1:{line[1]}/v1"
+
+
+def requests(tag: str, n: int) -> list[ChatRequest]:
+    return [
+        ChatRequest(messages=[{"role": "user", "content": f"{tag} question {i}"}], max_tokens=32)
+        for i in range(n)
+    ]
+
+
+async def timed(call: Callable[[ChatRequest], Awaitable[object]], reqs: list[ChatRequest]) -> float:
+    """Wall seconds for all of `reqs`; also adds this process's CPU seconds to CPU[0]."""
+    start, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(call(r) for r in reqs))
+    CPU[0] += time.process_time() - cpu
+    return time.perf_counter() - start
+
+
+CPU = [0.0]
+
+
+class SleepModel:
+    """A backend that only waits: the door's own overhead with no HTTP underneath."""
+
+    name = "sleep:bench"
+    capabilities = Capabilities()
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        await asyncio.sleep(LATENCY)
+        return ChatResponse(text="ok", prompt_tokens=10, completion_tokens=2)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def sleep_round(tag: str, calls: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = make_config("http://127.0.0.1:1/v1", tmp)
+        door = ModelDoor(SleepModel(), cfg, CallCache(cfg.cache_path), Accountant(cfg))
+        wall = await timed(door.chat, requests(tag, calls))
+        await door.aclose()
+        door.cache.close()  # type: ignore[union-attr]
+    return wall
+
+
+def make_config(base_url: str, cache_dir: str) -> Config:
+    return Config.model_validate(
+        {
+            "models": {"openai": {"base_url": base_url, "api_key_env": "LBI_BENCH_NO_KEY"}},
+            "door": {"concurrency": CONCURRENCY},
+            "cache": {"path": str(Path(cache_dir) / "llm.sqlite")},
+        }
+    )
+
+
+async def door_round(base_url: str, tag: str, calls: int) -> float:
+    """A cold run: every call misses the (fresh) cache, goes to the server and is stored."""
+    with tempfile.TemporaryDirectory() as tmp:
+        door = open_door("openai:bench", make_config(base_url, tmp))
+        await timed(door.chat, requests(f"warm-{tag}", CONCURRENCY * 2))
+        wall = await timed(door.chat, requests(tag, calls))
+        await door.aclose()
+    return wall
+
+
+async def bare_round(base_url: str, tag: str, calls: int) -> float:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY")  # default settings
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def call(r: ChatRequest) -> object:
+        async with slots:
+            return await client.chat.completions.create(
+                model="bench",
+                messages=r.messages,  # type: ignore[arg-type]
+                max_tokens=r.max_tokens,
+                temperature=0.0,
+            )
+
+    await timed(call, requests(f"warm-{tag}", CONCURRENCY * 2))
+    wall = await timed(call, requests(tag, calls))
+    await client.close()
+    return wall
+
+
+async def hit_costs(base_url: str, hits: int) -> tuple[list[float], list[float]]:
+    """Per-hit seconds through `door.chat`, and for the bare `CallCache.get`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        door = open_door("openai:bench", make_config(base_url, tmp))
+        reqs = requests("hits", 1000)
+        await timed(door.chat, reqs)
+        door_s: list[float] = []
+        for i in range(hits):
+            r = reqs[i % len(reqs)]
+            t = time.perf_counter()
+            await door.chat(r)
+            door_s.append(time.perf_counter() - t)
+        await door.aclose()
+        cache = CallCache(Path(tmp) / "llm.sqlite")  # a fresh object: first gets read SQLite
+        keys = [cache_key("openai", "bench", r) for r in reqs]
+        get_s: list[float] = []
+        for i in range(hits):
+            t = time.perf_counter()
+            cache.get(keys[i % len(keys)])
+            get_s.append(time.perf_counter() - t)
+        cache.close()
+    return door_s, get_s
+
+
+def p99(xs: list[float]) -> float:
+    return sorted(xs)[int(len(xs) * 0.99) - 1]
+
+
+async def main(calls: int, rounds: int, hits: int) -> str:
+    ideal = calls * LATENCY / CONCURRENCY
+    load = os.getloadavg()[0]
+    proc, base_url = start_server()
+    try:
+        door_walls, bare_walls, sleep_walls = [], [], []
+        door_cpu = bare_cpu = 0.0
+        for n in range(rounds):  # interleaved, so background load hits both sides alike
+            CPU[0] = 0.0
+            door_walls.append(await door_round(base_url, f"door{n}", calls))
+            door_cpu += CPU[0]
+            CPU[0] = 0.0
+            bare_walls.append(await bare_round(base_url, f"bare{n}", calls))
+            bare_cpu += CPU[0]
+            sleep_walls.append(await sleep_round(f"sleep{n}", calls))
+            print(
+                f"round {n}: door {door_walls[-1]:.3f}s  bare openai {bare_walls[-1]:.3f}s  "
+                f"door over sleep backend {sleep_walls[-1]:.3f}s"
+            )
+        # client CPU per call (warm-up calls included in the count)
+        per_call = rounds * (calls + 2 * CONCURRENCY)
+        door_cpu_ms, bare_cpu_ms = door_cpu / per_call * 1000, bare_cpu / per_call * 1000
+        door_hits, get_hits = await hit_costs(base_url, hits)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    d_med, b_med = statistics.median(door_walls), statistics.median(bare_walls)
+    s_med = statistics.median(sleep_walls)
+    ms = 1000.0
+    lines = [
+        HEADING,
+        "",
+        f"`bench/model_door.py`, {datetime.date.today().isoformat()}: {platform.platform()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, openai {openai.__version__}; "
+        f"1-min load average {load:.2f} at start (the machine is shared, so figures are noisy).",
+        "",
+        f"{calls} calls at concurrency {CONCURRENCY} against the fake OpenAI server "
+        f"(127.0.0.1, own process, {LATENCY * ms:.0f} ms per answer); "
+        f"ideal wall = {calls} x {LATENCY:g} s / {CONCURRENCY} = {ideal:.4f} s. "
+        f"Median (best) of {rounds} interleaved rounds. With a {CONCURRENCY}-slot limit the last "
+        f"wave is partial, so no client can beat ceil({calls}/{CONCURRENCY}) x {LATENCY:g} s = "
+        f"{math.ceil(calls / CONCURRENCY) * LATENCY:.3f} s "
+        f"({math.ceil(calls / CONCURRENCY) * LATENCY / ideal:.3f}x).",
+        "",
+        "| client | wall s | ratio to ideal | client CPU ms/call | target |",
+        "|---|---|---|---|---|",
+        f"| lbi door (`openai:` backend, cold cache: every call stored) | {d_med:.3f} ({min(door_walls):.3f}) "
+        f"| {d_med / ideal:.3f}x ({min(door_walls) / ideal:.3f}x) | {door_cpu_ms:.2f} | <= 1.15x |",
+        f"| bare `openai.AsyncOpenAI`, default settings, `chat.completions.create` | {b_med:.3f} "
+        f"({min(bare_walls):.3f}) | {b_med / ideal:.3f}x ({min(bare_walls) / ideal:.3f}x) "
+        f"| {bare_cpu_ms:.2f} | — |",
+        f"| lbi door over a backend that only sleeps 50 ms (no HTTP: the door's own cost) "
+        f"| {s_med:.3f} ({min(sleep_walls):.3f}) | {s_med / ideal:.3f}x ({min(sleep_walls) / ideal:.3f}x) "
+        f"| — | — |",
+        "",
+        f"Cache hit, {hits} hits over 1,000 cached requests:",
+        "",
+        "| path | mean ms | median ms | p99 ms | target |",
+        "|---|---|---|---|---|",
+        f"| `door.chat` (key hash + lookup + accounting) | {statistics.mean(door_hits) * ms:.4f} "
+        f"| {statistics.median(door_hits) * ms:.4f} | {p99(door_hits) * ms:.4f} | < 1 ms |",
+        f"| `CallCache.get` on a fresh cache object (first 1,000 from SQLite) "
+        f"| {statistics.mean(get_hits) * ms:.4f} | {statistics.median(get_hits) * ms:.4f} "
+        f"| {p99(get_hits) * ms:.4f} | — |",
+        "",
+    ]
+    if statistics.mean(door_hits) > p99(door_hits):
+        lines += [
+            "A mean above the p99 means a few hits were delayed by the OS (other processes on "
+            "the shared cores), not by the cache.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_section(section: str) -> None:
+    """Replace only our section: from our heading to the next `## ` heading."""
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    start = text.find(HEADING + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(HEADING))
+        rest = text[end + 1 :] if end >= 0 else ""
+        text = text[:start] + section + ("\n" + rest if rest else "")
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="model door overhead benchmark")
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--hits", type=int, default=10_000)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    section = asyncio.run(main(args.calls, args.rounds, args.hits))
+    print(section)
+    if not args.no_write:
+        write_section(section)
+        print(f"wrote {DOC}")

@@ -1,0 +1,5 @@
+"""`python -m lbi` runs the command line."""
+
+from lbi.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""Parse the agent's `REASON: ... ACTION: ...` answer, robustly.
+
+Models wrap answers in code fences, bold the labels, change case, or add chatter after the
+action. We accept all of that; what we cannot read becomes a `ParseError` that the agent turns
+into an error observation, never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LABEL = re.compile(
+    r"^[\s>*_#`-]*(REASON|THOUGHT|ACTION)\s*[*_]*\s*[:：]\s*[*_]*", re.IGNORECASE | re.MULTILINE
+)
+
+
+class ParseError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReAct:
+    reason: str
+    action: str
+
+
+def _clean_action(text: str) -> str:
+    text = text.strip()
+    fence = re.match(r"^```[\w-]*\s*\n?(.*?)\n?```", text, re.DOTALL)
+    if fence:
+        text = fence.group(1).strip()
+    elif text.startswith("`") and text.endswith("`") and len(text) > 1:
+        text = text.strip("`").strip()
+    # An action is one line unless it is fenced (multi-line SQL, JSON): keep the first
+    # paragraph, drop chatter the model adds after a blank line.
+    return text.split("\n\n", 1)[0].strip()
+
+
+def parse_react(text: str) -> ReAct:
+    if not text or not text.strip():
+        raise ParseError("empty answer; expected 'REASON: ...' then 'ACTION: ...'")
+    labels = list(_LABEL.finditer(text))
+    actions = [m for m in labels if m.group(1).upper() == "ACTION"]
+    if not actions:
+        raise ParseError("no 'ACTION:' line in the answer")
+    act = actions[0]
+    nxt = next((m for m in labels if m.start() > act.start()), None)
+    action = _clean_action(text[act.end() : nxt.start() if nxt else len(text)])
+    if not action:
+        raise ParseError("'ACTION:' is empty")
+    reasons = [
+        m for m in labels if m.group(1).upper() in ("REASON", "THOUGHT") and m.start() < act.start()
+    ]
+    reason = (
+        text[reasons[0].end() : act.start()].strip() if reasons else text[: act.start()].strip()
+    )
+    return ReAct(reason=reason, action=action)
+
+
+def react_grammar(action_rule: str) -> str:
+    """A GBNF grammar for the whole answer, with the environment's action rule inside."""
+    return (
+        'root ::= "REASON: " reason "\\nACTION: " action\n'
+        "reason ::= [^\\n]{1,200}\n"
+        f"action ::= {action_rule}\n"
+    )

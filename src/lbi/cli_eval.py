@@ -1,0 +1,177 @@
+"""Retrieval and evaluation commands: index build/query, eval, report."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from lbi.cli import (
+    ConfigOpt,
+    EnvOpt,
+    ModelOpt,
+    RunOpt,
+    SetOpt,
+    _arun,
+    _config,
+    app,
+    friendly,
+    index_app,
+    out,
+)
+from lbi.cli_pipeline import existing_run, open_run
+from lbi.config import ConfigError
+
+
+@index_app.command("build")
+@friendly
+def index_build(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Build (or extend) the run's indexes: kept examples, doc chunks, raw trajectories."""
+    from lbi.pipeline.indexes import KINDS, build_index, index_dir
+
+    ctx = existing_run(run, config, set_)
+    for kind in KINDS:
+        index = build_index(ctx, kind)
+        out.print(f"{kind}: {len(index)} records -> {index_dir(ctx, kind)}")
+    ctx.store.close()
+
+
+@index_app.command("query")
+@friendly
+def index_query(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    text: Annotated[str, typer.Argument(help="An observation or a search query.")],
+    kind: Annotated[str, typer.Option(help="examples | docs | distill")] = "examples",
+    k: Annotated[int, typer.Option(help="How many hits per search.")] = 5,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Search a run's index both ways: by observation (BM25/exact) and densely (as a model query)."""
+    from lbi.pipeline.indexes import build_index
+
+    ctx = existing_run(run, config, set_)
+    index = build_index(ctx, kind)
+    for how, hits in (
+        ("observation", index.search_lexical(text, k)),
+        ("dense", index.search_dense(text, k)),
+    ):
+        out.print(f"[bold]{how}[/]")
+        for rid, score in hits:
+            rec = index.get(rid)
+            label = str(getattr(rec, "instruction", None) or getattr(rec, "title", ""))
+            out.print(f"  {score:8.3f}  {rid}  {label[:100]}", highlight=False)
+    ctx.store.close()
+
+
+@app.command("eval")
+@friendly
+def eval_(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    suite: Annotated[
+        str | None, typer.Option(help="Benchmark suite (default: the environment's first).")
+    ] = None,
+    variants: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: none,docs,instruction,observation,model,both,distill (default: all the run supports)."
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(help="Seeds per task; above 1 the agent samples at eval.temperature."),
+    ] = None,
+) -> None:
+    """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
+    from lbi.agents.retrieval import INDEX_FOR, VARIANTS
+    from lbi.eval.harness import EvalPlan, contamination, evaluate, report_meta, supported_variants
+    from lbi.eval.report import ReportMeta, write_report
+    from lbi.pipeline.indexes import build_index
+
+    cfg = _config(config, set_, model, env)
+    ctx = open_run(cfg, run)
+    probe = ctx.env_factory()()
+    suite = suite or (probe.suites() or [""])[0]
+    if not suite:
+        raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+    bench = probe.load_suite(suite)
+    probe.close()
+    chosen = [v.strip() for v in variants.split(",")] if variants else supported_variants(ctx)
+    bad = [v for v in chosen if v not in VARIANTS]
+    if bad:
+        raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
+    plan = EvalPlan(
+        suite=suite,
+        variants=chosen,
+        seeds=seeds or cfg.eval.seeds,
+        temperature=cfg.eval.temperature,
+        max_steps=cfg.eval.max_steps,
+    )
+    report = contamination(ctx, bench)
+    out.print(
+        f"contamination: max {report.max_overlap:.0%} {report.n}-gram overlap between {suite} "
+        f"instructions and the dataset ({report.n_exact} verbatim)"
+    )
+    indexes = {
+        kind: build_index(ctx, kind) for kind in {INDEX_FOR[v] for v in chosen if v in INDEX_FOR}
+    }
+
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            return await evaluate(ctx, plan, indexes)
+        finally:
+            ctx.save_accounting()
+
+    results = _arun(go())
+    paths = write_report(
+        ctx.dir / "report", results, ReportMeta(**report_meta(ctx, plan)), contamination=report
+    )
+    out.print(paths.markdown.read_text(), markup=False, highlight=False, soft_wrap=True)
+    out.print(f"report: {paths.html}")
+    _arun(ctx.aclose())
+
+
+@app.command()
+@friendly
+def report(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write the run's evaluation report as one HTML page (plus md, json, png) and print its path."""
+    from lbi.eval.report import ReportMeta, write_report
+    from lbi.types import EvalResult
+
+    ctx = existing_run(run, config, set_)
+    results = ctx.store.all(EvalResult)
+    if not results:
+        raise ConfigError(
+            f"run {run!r} has no evaluation results yet; run `lbi eval --run {run}` first"
+        )
+    suite = results[-1].suite
+    results = [r for r in results if r.suite == suite and r.model == results[-1].model]
+    seeds = len({r.seed for r in results})
+    meta = (
+        json.loads((ctx.dir / "report" / "report.json").read_text()).get("meta", {})
+        if (ctx.dir / "report" / "report.json").is_file()
+        else {}
+    )
+    meta = meta or {
+        "run_name": run,
+        "env": ctx.config.env,
+        "suite": suite,
+        "model": results[-1].model,
+        "temperature": ctx.config.eval.temperature if seeds > 1 else 0.0,
+        "seeds": seeds,
+    }
+    paths = write_report(ctx.dir / "report", results, ReportMeta(**meta))
+    ctx.store.close()
+    print(paths.html)

@@ -1,0 +1,303 @@
+"""Pipeline commands: synth and its stages, export, stats, and a single episode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lbi.cli import (
+    ConfigOpt,
+    EnvOpt,
+    ModelOpt,
+    RunOpt,
+    SetOpt,
+    _arun,
+    _config,
+    app,
+    err,
+    friendly,
+    out,
+)
+from lbi.config import Config
+from lbi.run import RunContext, default_run_name
+
+
+def open_run(cfg: Config, run: str | None) -> RunContext:
+    name = run or default_run_name(cfg)
+    err.print(f"run: [bold]{name}[/]  ({Path(cfg.run_root) / name})")
+    return RunContext(name, cfg)
+
+
+def existing_run(run: str, config: Path | None, sets: list[str] | None) -> RunContext:
+    """Open a run for reading: its stored config, then --config and --set on top."""
+    import yaml
+
+    from lbi.config import apply_override, config_from_dict, load_config
+
+    cfg = load_config(config, sets)
+    stored = Path(cfg.run_root) / run / "config.yaml"
+    if not stored.is_file():
+        return RunContext(run, cfg, create=False)  # raises a clear "no run named" error
+    data = yaml.safe_load(stored.read_text()) or {}
+    if config is not None:
+        _deep_merge(data, yaml.safe_load(Path(config).read_text()) or {})
+    for assignment in sets or []:
+        apply_override(data, assignment)
+    return RunContext(run, config_from_dict(data), create=False)
+
+
+def _deep_merge(base: dict, top: dict) -> None:
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def _stages(
+    stages: tuple[str, ...],
+    config: Path | None,
+    set_: list[str] | None,
+    model: str | None,
+    env: str | None,
+    run: str | None,
+) -> None:
+    from lbi.pipeline.synth import run_all
+
+    cfg = _config(config, set_, model, env)
+    ctx = open_run(cfg, run)
+
+    async def go() -> dict:
+        try:
+            return await run_all(ctx, stages)
+        finally:
+            await ctx.aclose()
+
+    _print_stats(_arun(go()))
+
+
+def _print_stats(s: dict) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "docs",
+        "tasks",
+        "trajectories",
+        "raw examples",
+        "kept examples",
+        title="dataset (paper Table 1 row)",
+    )
+    table.add_row(
+        *(str(s[k]) for k in ("docs", "tasks", "trajectories", "raw_examples", "kept_examples"))
+    )
+    out.print(table)
+    spend = Table(
+        "stage", "calls", "cache hits", "prompt tok", "completion tok", "$", title="spend"
+    )
+    for name, st in s["stages"].items():
+        spend.add_row(
+            name,
+            str(st.get("calls", 0)),
+            str(st.get("cache_hits", 0)),
+            str(st.get("prompt_tokens", 0)),
+            str(st.get("completion_tokens", 0)),
+            f"{st.get('cost_usd', 0.0):.4f}",
+        )
+    out.print(spend)
+    cpk = s["calls_per_kept_example"]
+    out.print(
+        f"policy {s['policy']} · judges {', '.join(s['judges'])} ({s['committee']}) · "
+        f"calls per kept example: {cpk:.2f}"
+        if cpk
+        else f"policy {s['policy']} · no kept examples yet"
+    )
+
+
+@app.command()
+@friendly
+def synth(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run every synthesis stage: tasks, rollouts, backward construction, filtering."""
+    _stages(("tasks", "rollout", "backward", "filter"), config, set_, model, env, run)
+
+
+@app.command()
+@friendly
+def tasks(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Stage 1: propose tasks from documentation chunks (and/or exploration)."""
+    _stages(("tasks",), config, set_, model, env, run)
+
+
+@app.command()
+@friendly
+def rollout(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Stage 2: let the agent attempt every task; store every step."""
+    _stages(("rollout",), config, set_, model, env, run)
+
+
+@app.command()
+@friendly
+def backward(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Stage 3: label what each sub-trajectory accomplishes (two instruction styles)."""
+    _stages(("backward",), config, set_, model, env, run)
+
+
+@app.command("filter")
+@friendly
+def filter_(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Stage 4: rule filters, then the committee of judges."""
+    _stages(("filter",), config, set_, model, env, run)
+
+
+@app.command()
+@friendly
+def stats(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """The paper's Table 1 row for a run, with calls, tokens and money per stage."""
+    from lbi.pipeline.synth import stats as compute
+
+    ctx = existing_run(run, config, set_)
+    _print_stats(compute(ctx))
+    ctx.store.close()
+
+
+@app.command()
+@friendly
+def export(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="openai | hf | jsonl")] = "jsonl",
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file (openai, jsonl) or folder (hf).")
+    ] = Path("dataset.jsonl"),
+    rejected: Annotated[
+        bool, typer.Option(help="Export the rejected examples instead of the kept ones.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Write the dataset: OpenAI chat JSONL, a Hugging Face datasets folder, or plain JSONL."""
+    from lbi.config import ConfigError, dump_config
+    from lbi.pipeline import export as ex
+    from lbi.pipeline.synth import action_space, decide
+    from lbi.pipeline.synth import stats as compute
+    from lbi.types import Verdict
+
+    ctx = existing_run(run, config, set_)
+    decisions = [d for d in decide(ctx) if d.kept != rejected]
+    space = action_space(ctx)
+    native = bool(space.tools)
+    if format == "openai":
+        n = ex.export_openai(out_path, decisions, space, native)
+    elif format == "jsonl":
+        n = ex.export_plain(out_path, decisions, ctx.store.all(Verdict))
+    elif format == "hf":
+        s = compute(ctx)
+        card = {
+            "name": f"lbi dataset: {run}",
+            "config": dump_config(ctx.config),
+            "counts": {
+                k: s[k] for k in ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
+            },
+        }
+        n = ex.export_hf(out_path, decisions, ctx.store.all(Verdict), space, native, card)
+    else:
+        raise ConfigError(f"unknown export format {format!r}; use openai, hf or jsonl")
+    ctx.store.close()
+    out.print(
+        f"wrote {n} {'rows' if format != 'openai' else 'chat samples'} "
+        f"({len(decisions)} {'rejected' if rejected else 'kept'} examples) to {out_path}"
+    )
+
+
+@app.command()
+@friendly
+def episode(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    suite: Annotated[
+        str | None, typer.Option(help="Take the task from this benchmark suite.")
+    ] = None,
+    task: Annotated[
+        int, typer.Option(help="Index of the task in the suite (or sample tasks).")
+    ] = 0,
+    instruction: Annotated[
+        str | None, typer.Option(help="Or give an instruction directly.")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Step limit.")] = 6,
+) -> None:
+    """Run one episode of a model in an environment, printing each action and observation."""
+    from lbi.agents.react import EpisodeSettings, run_episode
+    from lbi.envs.base import make_env
+    from lbi.models.accounting import Accountant
+    from lbi.models.door import open_door
+    from lbi.types import Task
+
+    cfg = _config(config, set_, model, env)
+    environment = make_env(cfg.env, cfg)
+    if instruction:
+        base = environment.sample_tasks()[0]
+        the_task = Task(env=base.env, instruction=instruction, setup=base.setup, origin="user")
+    else:
+        pool = environment.load_suite(suite) if suite else environment.sample_tasks()
+        the_task = pool[task % len(pool)]
+    out.print(f"[bold]task[/] ({the_task.setup}): {the_task.instruction}")
+
+    def show(_traj: object, step: object) -> None:
+        s = step  # type: ignore[assignment]
+        out.print(f"[cyan]step {s.index}[/] ACTION: {s.action}", markup=True, highlight=False)  # type: ignore[attr-defined]
+        out.print(s.next_observation[:800], markup=False, highlight=False)  # type: ignore[attr-defined]
+
+    async def go() -> None:
+        door = open_door(cfg.model, cfg, Accountant(cfg))
+        try:
+            traj = await run_episode(
+                door,
+                environment,
+                the_task,
+                EpisodeSettings(max_steps=max_steps, stage="episode"),
+                on_step=show,
+            )
+        finally:
+            await door.aclose()
+            environment.close()
+        out.print(
+            f"[bold]done[/]: {traj.stop_reason}, reward {traj.reward}, {len(traj.steps)} steps"
+        )
+
+    _arun(go())

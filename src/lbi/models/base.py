@@ -1,0 +1,111 @@
+"""The `Model` protocol every backend satisfies, its request/response records, and errors.
+
+Nothing outside `lbi.models` talks to a provider: callers build a `ChatRequest` and send it
+through the door (`lbi.models.door.ModelDoor`), which adds cache, retry, accounting and limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    json_schema: bool = False  # honours a JSON-schema response format
+    grammar: bool = False  # takes a llama.cpp GBNF grammar
+    tools: bool = False  # returns structured tool calls
+    seed: bool = False  # takes a sampling seed
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int | None = None
+    sample: int = 0  # sample index: distinct cache entries for repeated samples at T > 0
+    tools: list[dict[str, Any]] | None = None
+    json_schema: dict[str, Any] | None = None
+    grammar: str | None = None
+    stop: list[str] | None = None
+    # Not sent and not part of the cache key: what the prompt is for ("act", "tasks", ...)
+    # and context a test double may use (e.g. the task being replayed).
+    kind: str = "chat"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """Everything that changes the answer: the cache key is a hash of this + backend + model."""
+        return {
+            "messages": self.messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "sample": self.sample if self.temperature > 0 else 0,
+            "tools": self.tools,
+            "json_schema": self.json_schema,
+            "grammar": self.grammar,
+            "stop": self.stop,
+        }
+
+
+@dataclass
+class ChatResponse:
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+    cached: bool = False
+    latency_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "tool_calls": self.tool_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "finish_reason": self.finish_reason,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ChatResponse:
+        return cls(
+            text=d.get("text", ""),
+            tool_calls=list(d.get("tool_calls") or []),
+            prompt_tokens=int(d.get("prompt_tokens", 0)),
+            completion_tokens=int(d.get("completion_tokens", 0)),
+            finish_reason=d.get("finish_reason", "stop"),
+        )
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A chat backend. `name` is the spec string users type (`openai:gpt-4o`, `local`, ...)."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def complete(self, request: ChatRequest) -> ChatResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ModelError(RuntimeError):
+    """A model call failed for good (bad request, rejected key, unknown model)."""
+
+
+class StructuredOutputError(ModelError):
+    """The model gave no usable JSON even after repair turns: one unit of work fails, not the run."""
+
+
+class TransientModelError(ModelError):
+    """Worth retrying: 429, 5xx, timeout, dropped connection, malformed body."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExceeded(RuntimeError):
+    """The run's token or money cap was reached; the run stops cleanly and can be resumed."""

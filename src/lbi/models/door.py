@@ -1,0 +1,309 @@
+"""The model door: the one path every LLM call in lbi takes.
+
+A stage hands the door a `ChatRequest`; the door answers from the disk cache when it can, and
+otherwise checks the budget, waits for a concurrency slot, calls the backend under a timeout,
+retries transient failures with exponential backoff and full jitter, counts tokens and cost,
+and stores the answer. Stages therefore never see a 429 or a half-spent budget, and a rerun of
+a finished stage costs no model calls at all. `chat_json` adds structured output on top:
+native JSON-schema decoding where the backend has it, a parse-and-repair loop everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from lbi.config import Config
+from lbi.models.accounting import Accountant
+from lbi.models.base import (
+    Capabilities,
+    ChatRequest,
+    ChatResponse,
+    Model,
+    ModelError,
+    StructuredOutputError,
+    TransientModelError,
+)
+from lbi.models.cache import CallCache, cache_key, record_key
+from lbi.models.registry import make_model, split_spec
+
+
+class ModelDoor:
+    """Cache, budget, concurrency limit, timeout, retries and accounting around one `Model`."""
+
+    def __init__(
+        self,
+        model: Model,
+        config: Config,
+        cache: CallCache | None,
+        accountant: Accountant,
+        *,
+        record_path: str | Path | None = None,
+        owns_cache: bool = False,
+    ) -> None:
+        self.model = model
+        self.name = model.name
+        self.capabilities: Capabilities = model.capabilities
+        self.config = config
+        self.cache = cache
+        self.accountant = accountant
+        self._prefix, self._model_arg = split_spec(model.name)
+        self._door = config.door
+        self._semaphore = asyncio.Semaphore(max(1, config.door.concurrency))
+        self._owns_cache = owns_cache
+        self._record = open(record_path, "a", encoding="utf-8") if record_path else None  # noqa: SIM115
+        self._recorded: set[str] = set()
+        self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
+
+    async def chat(self, request: ChatRequest, *, stage: str = "default") -> ChatResponse:
+        key = cache_key(self._prefix, self._model_arg, request)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.accountant.record_hit(stage)
+                self._write_record(request, hit)
+                return hit
+        # Single flight: an identical request already on its way is awaited, not sent again.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            shared = await asyncio.shield(pending)
+            self.accountant.record_hit(stage)
+            return replace(shared, cached=True)
+        future: asyncio.Future[ChatResponse] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            response = await self._send(key, request, stage)
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: waiters re-raise it; nobody else must log it
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        future.set_result(response)
+        return response
+
+    async def _send(self, key: str, request: ChatRequest, stage: str) -> ChatResponse:
+        self.accountant.check_budget()  # before spending: raises BudgetExceeded
+        # The slot is held through backoff sleeps on purpose: under 429s the door slows down
+        # instead of letting a queued call take the slot and hit the same limit.
+        async with self._semaphore:
+            response = await self._call_with_retries(request, stage)
+        self.accountant.record_call(stage, self.name, response, response.latency_s)
+        if self.cache is not None:
+            self.cache.put(key, response, model=self.name)
+        self._write_record(request, response)
+        return response
+
+    async def _call_with_retries(self, request: ChatRequest, stage: str) -> ChatResponse:
+        door = self._door
+        last: ModelError | None = None
+        for attempt in range(door.max_retries + 1):
+            if attempt:
+                self.accountant.record_retry(stage)
+                await asyncio.sleep(self._backoff(attempt, last))
+            start = time.perf_counter()
+            try:
+                # asyncio.timeout (not wait_for) so the common path creates no extra task.
+                async with asyncio.timeout(door.timeout_s):
+                    response = await self.model.complete(request)
+            except TimeoutError:
+                last = TransientModelError(f"no answer within {door.timeout_s:g}s (timeout)")
+                continue
+            except TransientModelError as e:
+                last = e
+                continue
+            except ModelError as e:
+                self.accountant.record_failure(stage, str(e))
+                raise
+            response.latency_s = time.perf_counter() - start
+            return response
+        reason = str(last) if last else "no attempt made"
+        self.accountant.record_failure(stage, reason)
+        raise ModelError(f"{self.name}: gave up after {door.max_retries + 1} attempts: {reason}")
+
+    def _backoff(self, attempt: int, error: ModelError | None) -> float:
+        """Full jitter (uniform in [0, base*2^n]); a server's Retry-After wins when given."""
+        door = self._door
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return float(min(max(retry_after, 0.0), door.backoff_max_s))
+        cap = min(door.backoff_max_s, door.backoff_base_s * 2 ** (attempt - 1))
+        return random.uniform(0.0, cap)
+
+    async def chat_json(
+        self,
+        request: ChatRequest,
+        schema: dict[str, Any],
+        *,
+        stage: str = "default",
+        validate: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Ask for a JSON value matching `schema`; repair by quoting the error back to the model.
+
+        The request always carries the schema (it is part of the cache key, and backends that
+        decode against it use it); the repair turns are only added after an unusable answer.
+        """
+        req = replace(request, json_schema=schema)
+        attempts = 1 + max(0, self._door.json_repair_attempts)
+        error = ""
+        for _ in range(attempts):
+            response = await self.chat(req, stage=stage)
+            try:
+                value = extract_json(response.text)
+                check_schema(value, schema)
+                if validate is not None:
+                    validate(value)
+                return value
+            except (ValueError, TypeError, KeyError) as e:
+                error = str(e) or type(e).__name__
+            req = replace(
+                req, messages=[*req.messages, *_repair_turns(response.text, error, schema)]
+            )
+        self.accountant.record_failure(stage, f"no valid JSON: {error}")
+        raise StructuredOutputError(
+            f"{self.name}: no valid JSON after {attempts} attempts: {error}"
+        )
+
+    def _write_record(self, request: ChatRequest, response: ChatResponse) -> None:
+        if self._record is None:
+            return
+        key = record_key(request)
+        if key in self._recorded:
+            return
+        self._recorded.add(key)
+        line = {
+            "key": key,
+            "kind": request.kind,
+            "model": self.name,
+            "messages": request.messages,
+            "response": response.to_json(),
+        }
+        # One write per line, flushed: a killed run leaves whole lines behind.
+        self._record.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._record.flush()
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
+        if self._record is not None:
+            self._record.close()
+            self._record = None
+        if self._owns_cache and self.cache is not None:
+            self.cache.close()
+
+    async def __aenter__(self) -> ModelDoor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def open_door(
+    spec: str,
+    config: Config,
+    accountant: Accountant | None = None,
+    cache: CallCache | None = None,
+    *,
+    record_path: str | Path | None = None,
+) -> ModelDoor:
+    """Build the backend for `spec` and put a door in front of it."""
+    model = make_model(spec, config)
+    owns = cache is None and config.cache.enabled
+    if owns:
+        cache = CallCache(config.cache_path)
+    return ModelDoor(
+        model,
+        config,
+        cache if config.cache.enabled else None,
+        accountant or Accountant(config),
+        record_path=record_path,
+        owns_cache=owns,
+    )
+
+
+def _repair_turns(answer: str, error: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": "assistant", "content": answer},
+        {
+            "role": "user",
+            "content": (
+                f"That answer could not be used: {error}\n"
+                "Reply with only a JSON value (no prose, no code fences) matching this JSON schema:\n"
+                + json.dumps(schema, separators=(",", ":"))
+            ),
+        },
+    ]
+
+
+_DECODER = json.JSONDecoder()
+
+
+def extract_json(text: str) -> Any:
+    """Parse a model's JSON answer: plain, inside ```json fences, or the first balanced
+    object/array embedded in prose. Raises ValueError naming what went wrong."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the answer was empty")
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as e:
+        first_error = f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+    if "```" in stripped:
+        inside = stripped.split("```", 2)[1]
+        inside = inside.removeprefix("json").removeprefix("JSON")
+        try:
+            return json.loads(inside.strip())
+        except json.JSONDecodeError:
+            pass
+    # raw_decode parses one value from a start position and respects strings and nesting,
+    # so it finds a balanced object/array without a hand-written bracket counter.
+    tries = 0
+    for i, ch in enumerate(stripped):
+        if ch in "{[":
+            try:
+                return _DECODER.raw_decode(stripped, i)[0]
+            except json.JSONDecodeError:
+                tries += 1
+                if tries >= 50:
+                    break
+    raise ValueError(first_error)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
+    """The subset of JSON Schema that structured prompts use: type, required, properties,
+    items, enum. Raises ValueError with a path, which becomes the repair message."""
+    expected = schema.get("type")
+    if isinstance(expected, str) and expected in _TYPES:
+        ok = isinstance(value, _TYPES[expected])
+        if expected in ("integer", "number") and isinstance(value, bool):
+            ok = False
+        if not ok:
+            raise ValueError(f"{where} should be of type {expected}, got {type(value).__name__}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ValueError(f"{where} should be one of {schema['enum']}, got {value!r}")
+    if isinstance(value, dict):
+        for name in schema.get("required", []):
+            if name not in value:
+                raise ValueError(f"{where} is missing the required field {name!r}")
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value and isinstance(sub, dict):
+                check_schema(value[name], sub, f"{where}.{name}")
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            check_schema(item, schema["items"], f"{where}[{i}]")

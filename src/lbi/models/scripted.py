@@ -1,0 +1,159 @@
+"""`scripted`: a deterministic test double shipped in the package.
+
+Three behaviours, so tests and demos run offline and exactly:
+- canned answers by prompt kind (`request.kind`), derived from the request's `meta`;
+- a policy that replays a task's reference solution (`meta["reference"]`, step `meta["step"]`);
+- replay of real model outputs recorded by the door (`scripted:replay=PATH.jsonl`).
+Handlers can be overridden per kind: `ScriptedModel(handlers={"judge": fn})`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError
+from lbi.models.registry import register
+
+if TYPE_CHECKING:
+    from lbi.config import Config
+
+Handler = Callable[[ChatRequest], str]
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _tasks(req: ChatRequest) -> str:
+    k = int(req.meta.get("k", 3))
+    title = str(req.meta.get("doc_title") or "the environment").strip()
+    hints = list(req.meta.get("hints") or [])
+    tasks = []
+    for n in range(k):
+        hint = f" ({hints[n % len(hints)]})" if hints else ""
+        tasks.append({"instruction": f"Task {n + 1} about {title}{hint}"})
+    return json.dumps({"tasks": tasks})
+
+
+def _act(req: ChatRequest) -> str:
+    step = int(req.meta.get("step", 0))
+    reference = list(req.meta.get("reference") or [])
+    fallback = list(req.meta.get("fallback") or []) or ["submit"]
+    if step < len(reference):
+        action = reference[step]
+    else:
+        action = fallback[(step - len(reference)) % len(fallback)]
+    return f"REASON: scripted step {step}.\nACTION: {action}"
+
+
+def _backward(req: ChatRequest) -> str:
+    labels = []
+    for n, window in enumerate(req.meta.get("windows") or []):
+        did = "; ".join(str(a) for a in window.get("actions", []))
+        labels.append(
+            {
+                "window": n + 1,
+                "task": f"Perform: {did}",
+                "replicate": f"Replicate the following: {did}",
+            }
+        )
+    return json.dumps({"labels": labels})
+
+
+def _judge(req: ChatRequest) -> str:
+    criteria = req.meta.get("criteria") or ["achieves", "coherent", "natural", "reasonable"]
+    verdict = {c: {"ok": True, "reason": "scripted judge accepts"} for c in criteria}
+    return json.dumps(
+        {"verdicts": [{"example": n + 1, **verdict} for n in range(int(req.meta.get("count", 1)))]}
+    )
+
+
+def _query(req: ChatRequest) -> str:
+    return str(req.meta.get("instruction") or req.messages[-1].get("content", ""))[:200]
+
+
+DEFAULT_HANDLERS: dict[str, Handler] = {
+    "tasks": _tasks,
+    "explore": _tasks,
+    "act": _act,
+    "backward": _backward,
+    "judge": _judge,
+    "query": _query,
+}
+
+
+class ScriptedModel:
+    capabilities = Capabilities(json_schema=True, grammar=True, tools=False, seed=True)
+
+    def __init__(
+        self,
+        handlers: dict[str, Handler] | None = None,
+        replay: dict[str, dict[str, Any]] | None = None,
+        name: str = "scripted",
+        delay_s: float = 0.0,
+        log_path: str | Path | None = None,
+    ) -> None:
+        self.name = name
+        self.handlers = {**DEFAULT_HANDLERS, **(handlers or {})}
+        self.replay = replay
+        self.calls = 0
+        self.delay_s = delay_s  # simulated latency, for resume and overhead tests
+        self.log_path = Path(log_path) if log_path else None  # one line per backend call
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        self.calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.log_path is not None:
+            from lbi.models.cache import record_key
+
+            with self.log_path.open("a") as f:
+                f.write(f"{record_key(request)} {request.kind}\n")
+        if self.replay is not None:
+            from lbi.models.cache import record_key
+
+            key = record_key(request)
+            if key not in self.replay:
+                raise ModelError(
+                    f"scripted replay has no recorded answer for this {request.kind} request"
+                )
+            return ChatResponse.from_json(self.replay[key])
+        handler = self.handlers.get(request.kind)
+        text = "ok" if handler is None else handler(request)
+        prompt = sum(_tokens(str(m.get("content") or "")) for m in request.messages)
+        return ChatResponse(text=text, prompt_tokens=prompt, completion_tokens=_tokens(text))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def load_replay(path: str | Path) -> dict[str, dict[str, Any]]:
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"scripted replay file not found: {p}")
+    out: dict[str, dict[str, Any]] = {}
+    for line in p.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            out[rec["key"]] = rec["response"]
+    return out
+
+
+@register("scripted")
+def _factory(arg: str, config: Config) -> ScriptedModel:
+    """`scripted`, or `scripted:replay=PATH`, `scripted:delay=0.05,log=PATH` (comma-separated)."""
+    opts = dict(part.split("=", 1) for part in arg.split(",") if "=" in part)
+    unknown = set(opts) - {"replay", "delay", "log"}
+    if unknown or (arg and not opts):
+        raise ModelError(
+            f"bad scripted model options {arg!r}; use replay=PATH, delay=SECONDS, log=PATH"
+        )
+    return ScriptedModel(
+        replay=load_replay(opts["replay"]) if "replay" in opts else None,
+        delay_s=float(opts.get("delay", 0.0)),
+        log_path=opts.get("log"),
+    )

@@ -1,0 +1,145 @@
+"""Stage 3 — backward construction: label what each window of a trajectory actually does.
+
+For each selected window steps[i..j] the model writes (1) a new task instruction and (2) a
+"Replicate the following: ..." summary. `all` sends one window per call (the paper); the
+cheaper policies send `backward_batch` windows per call. Every example keeps its provenance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from lbi.executor import LocalExecutor
+from lbi.models.base import ChatRequest
+from lbi.pipeline.structured import ask_json
+from lbi.pipeline.windows import Window, select_windows
+from lbi.progress import stage_progress
+from lbi.prompts import render
+from lbi.types import Example, Task, Trajectory
+
+if TYPE_CHECKING:
+    from lbi.run import RunContext
+
+STAGE = "backward"
+REPLICATE_PREFIX = "Replicate the following: "
+
+LABELS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "labels": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "window": {"type": "integer"},
+                    "task": {"type": "string"},
+                    "replicate": {"type": "string"},
+                },
+                "required": ["window", "task", "replicate"],
+            },
+        }
+    },
+    "required": ["labels"],
+}
+
+
+def render_window(traj: Trajectory, i: int, j: int, obs_chars: int = 1500) -> str:
+    steps = traj.steps[i : j + 1]
+    return render(
+        "example",
+        instruction="(unknown: this is what you must write)",
+        steps=[
+            {"observation": s.observation[:obs_chars], "reason": s.reason, "action": s.action}
+            for s in steps
+        ],
+        final=steps[-1].next_observation[:obs_chars],
+    ).split("\n", 1)[1]
+
+
+def parse_labels(value: Any, count: int) -> dict[int, dict[str, str]]:
+    """Window number (1-based) -> {"task", "replicate"}; missing or empty labels are left out."""
+    out: dict[int, dict[str, str]] = {}
+    items = value.get("labels", []) if isinstance(value, dict) else []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        w = item.get("window", n + 1)
+        w = int(w) if isinstance(w, int | float | str) and str(w).strip().isdigit() else n + 1
+        task = " ".join(str(item.get("task") or "").split())
+        rep = " ".join(str(item.get("replicate") or "").split())
+        if 1 <= w <= count and (task or rep):
+            if rep and not rep.lower().startswith(REPLICATE_PREFIX.lower().strip()):
+                rep = REPLICATE_PREFIX + rep[0].lower() + rep[1:]
+            out[w] = {"task": task, "replicate": rep}
+    return out
+
+
+def _batches(windows: list[Window], size: int) -> list[list[Window]]:
+    return [windows[k : k + size] for k in range(0, len(windows), max(1, size))]
+
+
+async def construct(
+    ctx: RunContext, trajectories: list[Trajectory], tasks: dict[str, Task]
+) -> None:
+    cfg = ctx.config.synth
+    policy = cfg.backward_policy
+    batch = 1 if policy == "all" else cfg.backward_batch
+    door = ctx.door()
+    done = ctx.store.marked(STAGE)
+    todo = [t for t in trajectories if f"{policy}:{t.id}" not in done and t.steps]
+
+    async def label(traj: Trajectory, group: list[Window]) -> list[Example]:
+        prompt = render(
+            "backward", env=traj.env, windows=[render_window(traj, i, j) for i, j in group]
+        )
+        req = ChatRequest(
+            messages=[
+                {
+                    "role": "system",
+                    "content": "You describe what an agent's actions accomplished. Reply with JSON only.",
+                },
+                {"role": "user", "content": prompt},
+            ],
+            max_tokens=160 * len(group) + 40,
+            kind="backward",
+            meta={
+                "windows": [
+                    {"actions": [s.action for s in traj.steps[i : j + 1]]} for i, j in group
+                ]
+            },
+        )
+        labels = parse_labels(await ask_json(door, req, LABELS_SCHEMA, STAGE), len(group))
+        task = tasks.get(traj.task_id)
+        out = []
+        for n, (i, j) in enumerate(group, start=1):
+            for style in cfg.styles:
+                text = labels.get(n, {}).get(style, "")
+                if text:
+                    out.append(
+                        Example(
+                            env=traj.env,
+                            instruction=text,
+                            style=style,
+                            trajectory_id=traj.id,
+                            task_id=traj.task_id,
+                            doc_id=task.doc_id if task else None,
+                            i=i,
+                            j=j,
+                            policy=policy,
+                            steps=traj.steps[i : j + 1],
+                            setup=task.setup if task else {},
+                        )
+                    )
+        return out
+
+    async def one(traj: Trajectory) -> list[Example]:
+        windows = select_windows(traj, policy, cfg.max_window, cfg.max_window_chars)
+        groups = await asyncio.gather(*(label(traj, g) for g in _batches(windows, batch)))
+        return [ex for g in groups for ex in g]
+
+    with stage_progress(f"backward ({policy})", len(trajectories), ctx.accountant) as advance:
+        advance(len(trajectories) - len(todo))
+        async for traj, examples in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
+            ctx.commit(examples, marks=[(STAGE, f"{policy}:{traj.id}")])
+            advance()

@@ -1,0 +1,202 @@
+"""Stage 4 — filtering: rules first, then a committee of LLM judges, then (optionally) replay.
+
+Each judge gives a verdict per criterion with a reason; verdicts are stored. The committee
+combines them with `all` (the paper: unanimous) or `majority`. Rule-failing examples never reach
+a judge. Rejected examples are kept in the store: failures are signal too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lbi.envs.base import Environment
+from lbi.executor import LocalExecutor
+from lbi.models.base import ChatRequest
+from lbi.pipeline.rules import rule_failures
+from lbi.pipeline.structured import ask_json
+from lbi.progress import stage_progress
+from lbi.prompts import render
+from lbi.types import Example, Task, Trajectory, Verdict
+
+if TYPE_CHECKING:
+    from lbi.models.door import ModelDoor
+    from lbi.run import RunContext
+
+STAGE = "filter"
+CRITERIA = ("achieves", "coherent", "natural", "reasonable")
+_CRIT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}, "reason": {"type": "string"}},
+    "required": ["ok", "reason"],
+}
+VERDICTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "verdicts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"example": {"type": "integer"}, **{c: _CRIT for c in CRITERIA}},
+                "required": ["example", *CRITERIA],
+            },
+        }
+    },
+    "required": ["verdicts"],
+}
+
+
+def render_example(ex: Example, obs_chars: int = 1500) -> str:
+    steps = [
+        {"observation": s.observation[:obs_chars], "reason": s.reason, "action": s.action}
+        for s in ex.steps
+    ]
+    return render(
+        "example",
+        instruction=ex.instruction,
+        steps=steps,
+        final=ex.steps[-1].next_observation[:obs_chars],
+    )
+
+
+def parse_verdicts(value: Any, examples: list[Example], judge: str) -> list[Verdict]:
+    """One Verdict per example; an example the judge did not answer for is rejected, with that reason."""
+    by_n: dict[int, dict[str, Any]] = {}
+    for n, item in enumerate(value.get("verdicts", []) if isinstance(value, dict) else []):
+        if isinstance(item, dict):
+            k = item.get("example", n + 1)
+            by_n[int(k) if isinstance(k, int) else n + 1] = item
+    out = []
+    for n, ex in enumerate(examples, start=1):
+        item = by_n.get(n)
+        criteria: dict[str, bool] = {}
+        reasons: dict[str, str] = {}
+        for c in CRITERIA:
+            v = item.get(c) if item else None
+            ok = v.get("ok") if isinstance(v, dict) else v
+            criteria[c] = ok is True
+            reasons[c] = (
+                str(v.get("reason", ""))
+                if isinstance(v, dict)
+                else ("no verdict given" if item is None else "")
+            )
+        out.append(
+            Verdict(
+                example_id=ex.id,
+                judge=judge,
+                criteria=criteria,
+                reasons=reasons,
+                accept=all(criteria.values()),
+            )
+        )
+    return out
+
+
+async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
+    cfg = ctx.config.synth
+    judges = ctx.judges()
+    eligible = [e for e in examples if not rule_failures(e.steps, cfg.max_window_chars)]
+    have = ctx.store.ids(Verdict)
+
+    async def one(job: tuple[ModelDoor, list[Example]]) -> list[Verdict]:
+        door, group = job
+        prompt = render("judge", env=group[0].env, examples=[render_example(e) for e in group])
+        req = ChatRequest(
+            messages=[
+                {
+                    "role": "system",
+                    "content": "You are a strict reviewer of agent training data. Reply with JSON only.",
+                },
+                {"role": "user", "content": prompt},
+            ],
+            max_tokens=220 * len(group) + 40,
+            kind="judge",
+            meta={"criteria": list(CRITERIA), "count": len(group)},
+        )
+        value = await ask_json(door, req, VERDICTS_SCHEMA, STAGE)
+        return parse_verdicts(value, group, door.name)
+
+    jobs = []
+    for door in judges:
+        todo = [
+            e
+            for e in eligible
+            if Verdict(example_id=e.id, judge=door.name, criteria={}, accept=False).id not in have
+        ]
+        jobs += [
+            (door, todo[k : k + cfg.judge_batch])
+            for k in range(0, len(todo), max(1, cfg.judge_batch))
+        ]
+    total = sum(len(g) for _, g in jobs)
+    with stage_progress(
+        f"judging ({len(judges)} judge{'s' if len(judges) > 1 else ''})", total, ctx.accountant
+    ) as advance:
+        async for (_, group), verdicts in LocalExecutor().map(
+            one, jobs, ctx.config.door.concurrency
+        ):
+            ctx.commit(verdicts)
+            advance(len(group))
+
+
+@dataclass
+class Decision:
+    example: Example
+    kept: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide(
+    examples: list[Example],
+    verdicts: list[Verdict],
+    judges: list[str],
+    combine: str,
+    max_chars: int,
+) -> list[Decision]:
+    by_ex: dict[str, dict[str, Verdict]] = {}
+    for v in verdicts:
+        by_ex.setdefault(v.example_id, {})[v.judge] = v
+    out = []
+    for ex in examples:
+        rules = rule_failures(ex.steps, max_chars)
+        if rules:
+            out.append(Decision(ex, False, [f"rule:{r}" for r in rules]))
+            continue
+        got = by_ex.get(ex.id, {})
+        votes = [got[j].accept if j in got else False for j in judges]
+        kept = all(votes) if combine == "all" else sum(votes) * 2 > len(votes)
+        reasons = [
+            f"{j}:{c}: {got[j].reasons.get(c, '')}".strip()
+            for j in judges
+            if j in got
+            for c, ok in got[j].criteria.items()
+            if not ok
+        ] + [f"{j}: no verdict" for j in judges if j not in got]
+        out.append(Decision(ex, kept, reasons))
+    return out
+
+
+async def replay_check(
+    examples: list[Example],
+    trajectories: dict[str, Trajectory],
+    tasks: dict[str, Task],
+    make_env: Callable[[], Environment],
+) -> dict[str, bool]:
+    """Re-execute each window (after its prefix) in a fresh environment; require the recorded digest."""
+    out: dict[str, bool] = {}
+    for ex in examples:
+        traj, task = trajectories.get(ex.trajectory_id), tasks.get(ex.task_id)
+        if traj is None or task is None or not traj.steps[ex.j].digest:
+            out[ex.id] = False
+            continue
+        env = await asyncio.to_thread(make_env)
+        try:
+            await asyncio.to_thread(env.reset, task, traj.seed)
+            for s in traj.steps[: ex.j + 1]:
+                if not (s.error and not s.next_observation.startswith("Error: could not read")):
+                    await asyncio.to_thread(env.step, s.action)
+            out[ex.id] = (await asyncio.to_thread(env.state_digest)) == traj.steps[ex.j].digest
+        finally:
+            await asyncio.to_thread(env.close)
+    return out

@@ -1,0 +1,80 @@
+"""Stage 2 — rollouts: the agent attempts each task in the live environment.
+
+Every step is stored as it happens; the finished trajectory is stored in one transaction. A
+killed run restarts the unfinished episodes; their model calls come from the cache, so nothing
+is paid twice and the replayed episode is the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lbi.agents.react import EpisodeSettings, StepRetriever, run_episode
+from lbi.envs.base import Environment
+from lbi.executor import LocalExecutor
+from lbi.progress import stage_progress
+from lbi.types import Step, Task, Trajectory
+
+if TYPE_CHECKING:
+    from lbi.run import RunContext
+
+
+async def rollout_tasks(
+    ctx: RunContext,
+    tasks: list[Task],
+    make_env: Callable[[], Environment],
+    *,
+    samples: int,
+    base: EpisodeSettings,
+    retriever: StepRetriever | None = None,
+    label: str = "rollouts",
+    capacity: int | None = None,
+) -> list[Trajectory]:
+    """Run `samples` episodes per task (skipping stored ones); return all trajectories in task order."""
+    door = ctx.door()
+    jobs = [(task, s) for task in tasks for s in range(samples)]
+
+    def settings_for(s: int) -> EpisodeSettings:
+        seed = base.seed + s
+        return EpisodeSettings(**{**base.__dict__, "sample": s, "seed": seed})
+
+    def tid(task: Task, s: int) -> str:
+        st = settings_for(s)
+        return Trajectory(
+            task_id=task.id,
+            env=task.env,
+            instruction=task.instruction,
+            model=door.name,
+            seed=st.seed,
+            sample=s,
+            variant=st.variant,
+        ).id
+
+    have = ctx.store.ids(Trajectory)
+    todo = [j for j in jobs if tid(*j) not in have]
+
+    def on_step(traj: Trajectory, step: Step) -> None:
+        ctx.store.put_step(traj.id, step)
+
+    async def one(job: tuple[Task, int]) -> Trajectory:
+        task, s = job
+        env = await asyncio.to_thread(make_env)
+        try:
+            return await run_episode(door, env, task, settings_for(s), retriever, on_step)
+        finally:
+            await asyncio.to_thread(env.close)
+
+    if capacity is None:
+        probe = make_env()
+        capacity = probe.max_concurrency
+        probe.close()
+    concurrency = max(1, min(capacity, ctx.config.door.concurrency))
+    with stage_progress(label, len(jobs), ctx.accountant) as advance:
+        advance(len(jobs) - len(todo))
+        async for _, traj in LocalExecutor().map(one, todo, concurrency):
+            ctx.commit([traj], replace=True)
+            advance()
+    by_id = {t.id: t for t in ctx.store.all(Trajectory)}
+    return [by_id[tid(*j)] for j in jobs if tid(*j) in by_id]

@@ -1,0 +1,165 @@
+"""The whole synthesis pipeline, and each stage on its own, over a run's store.
+
+docs -> tasks -> rollouts -> backward construction -> filter -> dataset. Each stage reads what
+the previous one stored, skips the work it already finished, and stores its outputs with their
+done-marks in one transaction: kill it anywhere and the same command picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from lbi.agents.react import EpisodeSettings
+from lbi.envs.base import ActionSpace
+from lbi.pipeline import backward
+from lbi.pipeline import filter as filt
+from lbi.pipeline import tasks as task_stage
+from lbi.pipeline.rollout import rollout_tasks
+from lbi.types import Doc, Example, Task, Trajectory, Verdict
+
+if TYPE_CHECKING:
+    from lbi.run import RunContext
+
+STAGES = ("tasks", "rollout", "backward", "filter")
+
+
+def _record_env(ctx: RunContext) -> None:
+    env = ctx.env_factory()()
+    try:
+        ctx.store.set_meta("env", ctx.config.env)
+        ctx.store.set_meta("action_space", asdict(env.action_space()))
+    finally:
+        env.close()
+
+
+def action_space(ctx: RunContext) -> ActionSpace:
+    data = ctx.store.get_meta("action_space")
+    if data is None:
+        _record_env(ctx)
+        data = ctx.store.get_meta("action_space")
+    return ActionSpace(**data)
+
+
+async def run_tasks(ctx: RunContext) -> None:
+    _record_env(ctx)
+    source = ctx.config.synth.task_source
+    if source in ("docs", "both"):
+        env = ctx.env_factory()()
+        try:
+            await task_stage.propose_from_docs(ctx, env)
+        finally:
+            env.close()
+    if source in ("explore", "both"):
+        await task_stage.propose_from_exploration(ctx, ctx.env_factory())
+
+
+def synth_tasks(ctx: RunContext) -> list[Task]:
+    """The kept (deduplicated) synthesized tasks, in a deterministic order."""
+    proposed = [t for t in ctx.store.all(Task) if t.origin in ("docs", "explore", "user")]
+    cfg = ctx.config.synth
+    embed = ctx.embedder().embed if cfg.dedup_threshold < 1.0 and proposed else None
+    kept = task_stage.select_tasks(proposed, embed, cfg.dedup_threshold)
+    return kept[: cfg.max_tasks] if cfg.max_tasks else kept
+
+
+def synth_trajectories(ctx: RunContext) -> list[Trajectory]:
+    ids = {t.id for t in ctx.store.all(Task) if t.origin != "benchmark"}
+    return [t for t in ctx.store.all(Trajectory) if t.task_id in ids and t.variant == "none"]
+
+
+async def run_rollout(ctx: RunContext) -> list[Trajectory]:
+    cfg = ctx.config.synth
+    settings = EpisodeSettings(
+        max_steps=cfg.max_steps,
+        temperature=cfg.temperature,
+        stage="rollout",
+        record_digests=cfg.replay_check,
+    )
+    return await rollout_tasks(
+        ctx, synth_tasks(ctx), ctx.env_factory(), samples=cfg.samples, base=settings
+    )
+
+
+async def run_backward(ctx: RunContext) -> None:
+    tasks = {t.id: t for t in ctx.store.all(Task)}
+    await backward.construct(ctx, synth_trajectories(ctx), tasks)
+
+
+def current_examples(ctx: RunContext) -> list[Example]:
+    policy = ctx.config.synth.backward_policy
+    return [e for e in ctx.store.all(Example) if e.policy == policy]
+
+
+async def run_filter(ctx: RunContext) -> list[filt.Decision]:
+    await filt.judge_examples(ctx, current_examples(ctx))
+    decisions = decide(ctx)
+    if ctx.config.synth.replay_check:
+        kept = [d.example for d in decisions if d.kept]
+        trajs = {t.id: t for t in ctx.store.all(Trajectory)}
+        tasks = {t.id: t for t in ctx.store.all(Task)}
+        ok = await filt.replay_check(kept, trajs, tasks, ctx.env_factory())
+        for d in decisions:
+            if d.kept and not ok.get(d.example.id, False):
+                d.kept = False
+                d.reasons.append("replay: final state digest differs")
+    return decisions
+
+
+def decide(ctx: RunContext) -> list[filt.Decision]:
+    judges = [door.name for door in ctx.judges()]
+    return filt.decide(
+        current_examples(ctx),
+        ctx.store.all(Verdict),
+        judges,
+        ctx.config.synth.combine,
+        ctx.config.synth.max_window_chars,
+    )
+
+
+def kept_examples(ctx: RunContext) -> list[Example]:
+    return [d.example for d in decide(ctx) if d.kept]
+
+
+async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
+    for stage in stages:
+        if stage == "tasks":
+            await run_tasks(ctx)
+        elif stage == "rollout":
+            await run_rollout(ctx)
+        elif stage == "backward":
+            await run_backward(ctx)
+        elif stage == "filter":
+            await run_filter(ctx)
+        ctx.save_accounting()
+    return stats(ctx)
+
+
+def stats(ctx: RunContext) -> dict[str, Any]:
+    """The paper's Table 1 row plus spend per stage and calls per kept example."""
+    chunk_ids = ctx.store.get_meta("chunks", []) or []
+    docs = len({d.id for d in ctx.store.all(Doc)} | set(chunk_ids))
+    examples = current_examples(ctx)
+    decisions = decide(ctx) if examples else []
+    kept = sum(d.kept for d in decisions)
+    acc = ctx.store.get_meta("accounting", {}) or {}
+    stages = acc.get("stages", {})
+    synth_calls = sum(
+        stages.get(s, {}).get("calls", 0) + stages.get(s, {}).get("cache_hits", 0)
+        for s in ("tasks", "rollout", "backward", "filter")
+    )
+    judges = [door.name for door in ctx.judges()]
+    return {
+        "docs": docs,
+        "tasks": len(synth_tasks(ctx)) if ctx.store.count(Task) else 0,
+        "trajectories": len(synth_trajectories(ctx)),
+        "raw_examples": len(examples),
+        "kept_examples": kept,
+        "policy": ctx.config.synth.backward_policy,
+        "judges": judges,
+        "committee": ctx.config.synth.combine if len(judges) > 1 else "single judge",
+        "stages": {
+            s: stages.get(s, {}) for s in ("tasks", "rollout", "backward", "filter") if s in stages
+        },
+        "calls_per_kept_example": (synth_calls / kept) if kept else None,
+    }

@@ -1,0 +1,178 @@
+"""Stage 1 — task synthesis (self-instruct): doc chunks -> tasks, plus an exploration mode.
+
+One call per chunk asks for k diverse, concrete tasks as structured output. Proposals are
+stored as they arrive; near-duplicates are dropped afterwards by a deterministic pass (normalised
+text, then embedding similarity), so the kept set never depends on completion order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lbi.executor import LocalExecutor
+from lbi.models.base import ChatRequest
+from lbi.pipeline.chunking import chunk_docs
+from lbi.pipeline.structured import ask_json
+from lbi.progress import stage_progress
+from lbi.prompts import render
+from lbi.types import Doc, Task
+
+if TYPE_CHECKING:
+    from lbi.envs.base import Environment
+    from lbi.run import RunContext
+
+TASKS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "tasks": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {"instruction": {"type": "string", "minLength": 8}},
+                "required": ["instruction"],
+            },
+        }
+    },
+    "required": ["tasks"],
+}
+
+STAGE = "tasks"
+
+
+def parse_tasks(value: Any, k: int) -> list[str]:
+    """The instructions from a `{"tasks": [...]}` answer: stripped, non-empty, at most k."""
+    items = value.get("tasks", []) if isinstance(value, dict) else []
+    out = []
+    for item in items:
+        text = item.get("instruction") if isinstance(item, dict) else item
+        if isinstance(text, str) and text.strip():
+            out.append(" ".join(text.split()))
+    return out[:k]
+
+
+def _request(kind: str, prompt: str, k: int, meta: dict[str, Any]) -> ChatRequest:
+    return ChatRequest(
+        messages=[
+            {
+                "role": "system",
+                "content": "You design realistic practice tasks. Reply with JSON only.",
+            },
+            {"role": "user", "content": prompt},
+        ],
+        max_tokens=120 * k + 60,
+        kind=kind,
+        meta={"k": k, **meta},
+    )
+
+
+async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
+    cfg = ctx.config.synth
+    chunks = chunk_docs(env.docs(), cfg.chunk_tokens)
+    ctx.store.set_meta("chunks", [c.id for c in chunks])
+    done = ctx.store.marked(STAGE)
+    todo = [c for c in chunks if c.id not in done]
+    door = ctx.door()
+    space = env.action_space()
+
+    async def one(chunk: Doc) -> list[Task]:
+        prompt = render(
+            "tasks",
+            env=env.name,
+            action_description=space.description,
+            title=chunk.title,
+            text=chunk.text,
+            k=cfg.tasks_per_chunk,
+            context_hint="",
+        )
+        value = await ask_json(
+            door,
+            _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title}),
+            TASKS_SCHEMA,
+            STAGE,
+        )
+        return [
+            Task(env=env.name, instruction=ins, setup=chunk.setup, origin="docs", doc_id=chunk.id)
+            for ins in parse_tasks(value, cfg.tasks_per_chunk)
+        ]
+
+    with stage_progress("tasks from docs", len(chunks), ctx.accountant) as advance:
+        advance(len(chunks) - len(todo))
+        async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
+            ctx.commit([chunk, *tasks], marks=[(STAGE, chunk.id)])
+            advance()
+    return chunks
+
+
+async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
+    """Tasks from what the agent sees when it tries the documented example actions, with no docs."""
+    cfg = ctx.config.synth
+    env = make_env()
+    try:
+        space = env.action_space()
+        starts = {repr(sorted(t.setup.items())): t for t in env.sample_tasks()}
+        todo = [
+            t
+            for key, t in sorted(starts.items())
+            if f"explore:{key}" not in ctx.store.marked(STAGE)
+        ]
+        with stage_progress("tasks from exploration", len(todo), ctx.accountant) as advance:
+            for start in todo:
+                probe = Task(
+                    env=env.name, instruction="Explore.", setup=start.setup, origin="explore"
+                )
+                obs, _ = await asyncio.to_thread(env.reset, probe, 0)
+                seen = [obs]
+                for action in space.examples[:4]:
+                    o, *_ = await asyncio.to_thread(env.step, action)
+                    seen.append(f"after `{action}`:\n{o}")
+                prompt = render(
+                    "explore",
+                    env=env.name,
+                    action_description=space.description,
+                    observations=[s[:1500] for s in seen],
+                    k=cfg.explore_tasks,
+                )
+                value = await ask_json(
+                    ctx.door(),
+                    _request("explore", prompt, cfg.explore_tasks, {"doc_title": "exploration"}),
+                    TASKS_SCHEMA,
+                    STAGE,
+                )
+                tasks = [
+                    Task(env=env.name, instruction=i, setup=start.setup, origin="explore")
+                    for i in parse_tasks(value, cfg.explore_tasks)
+                ]
+                ctx.commit(tasks, marks=[(STAGE, f"explore:{sorted(start.setup.items())!r}")])
+                advance()
+    finally:
+        env.close()
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def select_tasks(tasks: list[Task], embed: Any, threshold: float) -> list[Task]:
+    """Drop near-duplicates deterministically: same normalised text, or cosine >= threshold."""
+    ordered = sorted(tasks, key=lambda t: (t.origin, t.doc_id or "", t.instruction))
+    kept: list[Task] = []
+    seen: set[str] = set()
+    for t in ordered:
+        key = _norm(t.instruction) + repr(sorted(t.setup.items()))
+        if key not in seen:
+            seen.add(key)
+            kept.append(t)
+    if not kept or threshold >= 1.0:
+        return kept
+    vecs = embed([t.instruction for t in kept])
+    out: list[int] = []
+    for n in range(len(kept)):
+        if out and float(np.max(vecs[out] @ vecs[n])) >= threshold:
+            continue
+        out.append(n)
+    return [kept[n] for n in out]

@@ -1,0 +1,129 @@
+"""A run: its folder, store, config, model doors (sharing one cache and one accountant), embedder.
+
+Commands that start or extend a run take `--run NAME`; the default name is derived from the
+command's environment, model and config, so the same command resumes the same run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lbi.config import Config, dump_config
+from lbi.envs.base import Environment, make_env
+from lbi.store import DB_NAME, RunStore
+from lbi.types import content_id
+
+if TYPE_CHECKING:
+    from lbi.embed.base import Embedder
+    from lbi.models.accounting import Accountant
+    from lbi.models.cache import CallCache
+    from lbi.models.door import ModelDoor
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def default_run_name(config: Config) -> str:
+    """Derived from what the dataset depends on, so `lbi synth` and a later `lbi eval` with the
+    same environment, model and synthesis settings share one run."""
+    basis = config.model_dump(
+        mode="json", exclude={"run_root", "cache", "door", "budget", "prices", "eval", "retrieval"}
+    )
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")
+    return f"{slug[:60]}-{content_id(basis, n=6)}"
+
+
+class RunContext:
+    def __init__(self, name: str, config: Config, *, create: bool = True) -> None:
+        self.name = name
+        self.config = config
+        self.dir = Path(config.run_root) / name
+        if not create and not (self.dir / DB_NAME).is_file():
+            raise RunError(f"no run named {name!r} under {config.run_root}/ (see `lbi runs list`)")
+        self.store = RunStore(self.dir)
+        self._doors: dict[str, ModelDoor] = {}
+        self._cache: CallCache | None = None
+        self._accountant: Accountant | None = None
+        self._embedder: Embedder | None = None
+        if create:
+            (self.dir / "config.yaml").write_text(dump_config(config))
+
+    # -- models ---------------------------------------------------------------------------
+    @property
+    def accountant(self) -> Accountant:
+        if self._accountant is None:
+            from lbi.models.accounting import Accountant
+
+            prior = self.store.get_meta("accounting")
+            self._accountant = (
+                Accountant.from_snapshot(prior, self.config) if prior else Accountant(self.config)
+            )
+        return self._accountant
+
+    def door(self, spec: str | None = None) -> ModelDoor:
+        spec = spec or self.config.model
+        if spec not in self._doors:
+            from lbi.models.cache import CallCache
+            from lbi.models.door import open_door
+
+            if self._cache is None and self.config.cache.enabled:
+                self._cache = CallCache(self.config.cache_path)
+            self._doors[spec] = open_door(spec, self.config, self.accountant, self._cache)
+        return self._doors[spec]
+
+    def judges(self) -> list[ModelDoor]:
+        specs = self.config.synth.judges or [self.config.model, *self.config.extra_models]
+        return [self.door(s) for s in dict.fromkeys(specs)]
+
+    def commit(
+        self,
+        records: list[Any] | tuple[Any, ...] = (),
+        marks: list[tuple[str, str]] | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Store a unit of work's outputs, its done-marks and the spend so far in one transaction."""
+        meta = {"accounting": self._accountant.snapshot()} if self._accountant is not None else None
+        self.store.put(records, marks or [], replace=replace, meta=meta)
+
+    def save_accounting(self) -> None:
+        """Persist this session's spend on top of earlier sessions' (budget spans resumes)."""
+        if self._accountant is None:
+            return
+        self.store.set_meta("accounting", self._accountant.snapshot())
+
+    # -- embeddings and environments ------------------------------------------------------------
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from lbi.embed.base import make_embedder
+
+            self._embedder = make_embedder(self.config.embed.name, self.config)
+        return self._embedder
+
+    def env_factory(self, spec: str | None = None) -> Callable[[], Environment]:
+        spec = spec or self.config.env
+        return lambda: make_env(spec, self.config)
+
+    async def aclose(self) -> None:
+        self.save_accounting()
+        for door in self._doors.values():
+            await door.aclose()
+        if self._cache is not None:
+            self._cache.close()
+        self.store.close()
+
+    def info(self) -> dict[str, Any]:
+        from lbi.types import Doc, EvalResult, Example, Task, Trajectory, Verdict
+
+        return {
+            "name": self.name,
+            "dir": str(self.dir),
+            "counts": {
+                c.kind: self.store.count(c)
+                for c in (Doc, Task, Trajectory, Example, Verdict, EvalResult)
+            },
+            "accounting": self.store.get_meta("accounting", {}),
+        }

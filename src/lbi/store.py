@@ -1,0 +1,174 @@
+"""The run store: one SQLite database per run, records keyed by content-hash id.
+
+Every stage reads its inputs and writes its outputs (records plus "done" marks) in one
+transaction, so a run killed at any moment and restarted with the same command finishes,
+loses nothing and duplicates nothing. WAL mode keeps readers and the writer out of each
+other's way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lbi.types import Record, Step
+
+R = TypeVar("R", bound=Record)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+  UNIQUE(kind, id));
+CREATE TABLE IF NOT EXISTS marks (stage TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(stage, key));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (
+  trajectory_id TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY(trajectory_id, idx));
+"""
+
+DB_NAME = "run.sqlite"
+
+
+class RunStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / DB_NAME
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.executescript(_SCHEMA)
+
+    # -- transactions -------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def put(
+        self,
+        records: Iterable[Record] = (),
+        marks: Iterable[tuple[str, str]] = (),
+        replace: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Write records, done-marks and meta atomically. Existing ids are kept unless `replace`."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        rows = [(r.kind, r.id, r.model_dump_json()) for r in records]
+        with self.transaction() as c:
+            if replace:
+                # Keep the original position of a replaced record so listings stay stable.
+                for kind, rid, data in rows:
+                    cur = c.execute(
+                        "UPDATE records SET data=? WHERE kind=? AND id=?", (data, kind, rid)
+                    )
+                    if cur.rowcount == 0:
+                        c.execute(
+                            "INSERT INTO records(kind, id, data) VALUES (?,?,?)", (kind, rid, data)
+                        )
+            else:
+                c.executemany(f"{verb} INTO records(kind, id, data) VALUES (?,?,?)", rows)
+            c.executemany("INSERT OR IGNORE INTO marks(stage, key) VALUES (?,?)", list(marks))
+            for k, v in (meta or {}).items():
+                c.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", (k, json.dumps(v))
+                )
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, cls: type[R], rid: str) -> R | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM records WHERE kind=? AND id=?", (cls.kind, rid)
+            ).fetchone()
+        return cls.model_validate_json(row[0]) if row else None
+
+    def all(self, cls: type[R]) -> list[R]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data FROM records WHERE kind=? ORDER BY seq", (cls.kind,)
+            ).fetchall()
+        return [cls.model_validate_json(r[0]) for r in rows]
+
+    def ids(self, cls: type[Record]) -> set[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT id FROM records WHERE kind=?", (cls.kind,)).fetchall()
+        return {r[0] for r in rows}
+
+    def count(self, cls: type[Record]) -> int:
+        with self._lock:
+            return int(
+                self._conn.execute(
+                    "SELECT COUNT(*) FROM records WHERE kind=?", (cls.kind,)
+                ).fetchone()[0]
+            )
+
+    # -- marks: which units of work a stage has finished --------------------------------------
+    def marked(self, stage: str) -> set[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT key FROM marks WHERE stage=?", (stage,)).fetchall()
+        return {r[0] for r in rows}
+
+    def mark(self, stage: str, key: str) -> None:
+        self.put(marks=[(stage, key)])
+
+    # -- steps, stored as they happen -----------------------------------------------------------
+    def put_step(self, trajectory_id: str, step: Step) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO steps(trajectory_id, idx, data) VALUES (?,?,?)",
+                (trajectory_id, step.index, step.model_dump_json()),
+            )
+
+    def steps(self, trajectory_id: str) -> list[Step]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data FROM steps WHERE trajectory_id=? ORDER BY idx", (trajectory_id,)
+            ).fetchall()
+        return [Step.model_validate_json(r[0]) for r in rows]
+
+    # -- metadata ----------------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", (key, json.dumps(value))
+            )
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_dir(run_root: str | Path, name: str) -> Path:
+    return Path(run_root) / name
+
+
+def list_runs(run_root: str | Path) -> list[Path]:
+    root = Path(run_root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / DB_NAME).is_file())

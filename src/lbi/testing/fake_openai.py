@@ -1,0 +1,407 @@
+"""A fake OpenAI-compatible server on 127.0.0.1, for tests and benchmarks of the model door.
+
+Why a real HTTP server and not a mocked client: the door's retry, timeout and connection-pool
+behaviour only shows up over real sockets (429 headers, dropped connections, a hung response).
+It answers deterministically (a hash of the last message; a JSON object built from the schema
+when JSON-schema output is asked; a tool call when tools are offered and `tool_calls` is set),
+and injects faults from a script: `srv.faults.extend(["429", "500"])` fails the next two
+requests, `fault_ratio={"503": 0.1}` fails a tenth of them at random (seeded).
+
+    with FakeOpenAIServer(latency=0.05) as srv:
+        ... srv.base_url ...  # "http://127.0.0.1:PORT/v1"
+
+Faults: 429 (with Retry-After), 500, 503, hang (sleeps `hang_s`), drop (closes the socket),
+malformed (a 200 with a truncated JSON body), 401, 404. Run `python -m lbi.testing.fake_openai`
+to serve from a separate process (benchmarks do, so the server does not share a core's event
+loop with the client it measures); `GET /stats` then returns the counters.
+
+To drive lbi's whole pipeline (benchmarks of `lbi synth`), three options make the answers
+useful rather than merely well-formed: `array_items` (arrays get that many distinct items, at
+least the schema's `minItems`), `match_ids` (arrays get one item per `<excerpt id="N">` /
+`<example id="N">` block of the prompt, and an integer field of item N is N — so batched
+labelling and judging prompts get one answer per block), and `react_actions` (a chat request
+whose system prompt asks for `REASON: ... ACTION: ...` gets the next action of that list,
+counted from the numbered HISTORY lines of the prompt; the last one repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import hashlib
+import json
+import random
+import re
+import socket
+import threading
+from typing import Any
+
+from aiohttp import web
+
+FAULTS = ("429", "500", "503", "hang", "drop", "malformed", "401", "404")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_BLOCK_ID = re.compile(r'<(?:excerpt|example) id="(\d+)">')
+_HISTORY_LINE = re.compile(r"^\s*\d+\. ACTION: ", re.MULTILINE)
+_OBJECTIVE = re.compile(r"^OBJECTIVE: (.*)$", re.MULTILINE)
+
+
+def example_for(
+    schema: dict[str, Any],
+    seed: str = "",
+    items: int = 1,
+    numbered: bool = False,
+    _position: int | None = None,
+) -> Any:
+    """A deterministic value that satisfies a simple JSON schema.
+
+    The outermost arrays hold `items` values (at least `minItems`), each from its own seed so
+    they differ; with `numbered`, an integer inside the N-th item is N (an id the caller set).
+    """
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        return {
+            name: example_for(sub, seed + name, items, numbered, _position)
+            for name, sub in props.items()
+        }
+    if kind == "array":
+        n = max(items, int(schema.get("minItems", 0)))
+        sub = schema.get("items") or {}
+        # Item 0 keeps the plain seed, so one-item answers are what they always were.
+        seeds = [seed if k == 0 else f"{seed}#{k}" for k in range(n)]
+        return [example_for(sub, seeds[k], 1, numbered, k + 1) for k in range(n)]
+    if kind == "integer":
+        if numbered and _position is not None:
+            return _position
+        return int(_digest(seed or "0"), 16) % 100
+    if kind == "number":
+        return (int(_digest(seed or "0"), 16) % 1000) / 10
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    text = f"text-{_digest(seed)[:8]}"
+    return text.ljust(int(schema.get("minLength", 0)), "x")
+
+
+def react_answer(messages: list[dict[str, Any]], actions: list[str]) -> str | None:
+    """The next of `actions` for a ReAct prompt (None if the prompt is not one)."""
+    system = str(messages[0].get("content") or "") if messages else ""
+    if not actions or "REASON:" not in system or "ACTION:" not in system:
+        return None
+    prompt = str(messages[-1].get("content") or "")
+    step = len(_HISTORY_LINE.findall(prompt))
+    action = actions[min(step, len(actions) - 1)]
+    # The reason names the objective (as a model's would), so different tasks give different
+    # trajectories and their windows are not answered from the cache as duplicates.
+    objective = _OBJECTIVE.search(prompt)
+    about = _digest(objective.group(1) if objective else prompt)[:8]
+    return f"REASON: step {step + 1} toward objective {about}.\nACTION: {action}"
+
+
+class FakeOpenAIServer:
+    """`/v1/chat/completions` and `/v1/embeddings` with latency and scripted faults."""
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        *,
+        port: int = 0,
+        fault_ratio: dict[str, float] | None = None,
+        seed: int = 0,
+        tool_calls: bool = False,
+        json_schema: bool = True,
+        api_key: str | None = None,
+        hang_s: float = 30.0,
+        retry_after: float = 0.01,
+        embed_dim: int = 16,
+        array_items: int = 1,
+        match_ids: bool = False,
+        react_actions: list[str] | None = None,
+    ) -> None:
+        self.latency = latency
+        self.port = port
+        self.fault_ratio = dict(fault_ratio or {})
+        self.tool_calls = tool_calls
+        self.json_schema = json_schema  # False: ignore response_format, like some servers do
+        self.api_key = api_key  # when set, other bearer tokens get a 401
+        self.hang_s = hang_s
+        self.retry_after = retry_after
+        self.embed_dim = embed_dim
+        self.array_items = array_items
+        self.match_ids = match_ids
+        self.react_actions = list(react_actions or [])
+        self.faults: collections.deque[str] = collections.deque()  # consumed one per request
+        self.replies: collections.deque[str] = collections.deque()  # canned texts, one per answer
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.faults_served: collections.Counter[str] = collections.Counter()
+        self.bodies: list[dict[str, Any]] = []  # every chat request body, in arrival order
+        self._rng = random.Random(seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "max_in_flight": self.max_in_flight,
+            "faults_served": dict(self.faults_served),
+        }
+
+    def reset_stats(self) -> None:
+        self.requests = self.max_in_flight = 0
+        self.faults_served.clear()
+        self.bodies.clear()
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/stats", self._stats)
+        return app
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    def _next_fault(self) -> str | None:
+        if self.faults:
+            return self.faults.popleft()
+        for fault, ratio in self.fault_ratio.items():
+            if self._rng.random() < ratio:
+                return fault
+        return None
+
+    async def _fault(self, fault: str, request: web.Request) -> web.StreamResponse:
+        self.faults_served[fault] += 1
+        if fault == "429":
+            headers = {"Retry-After": f"{self.retry_after:g}"}
+            return _error(429, "rate limit reached, slow down", "rate_limit_exceeded", headers)
+        if fault in ("500", "503"):
+            return _error(int(fault), "the server had an error", "server_error")
+        if fault == "401":
+            return _error(401, "Incorrect API key provided.", "invalid_api_key")
+        if fault == "404":
+            return _error(404, "The model does not exist.", "model_not_found")
+        if fault == "hang":
+            await asyncio.sleep(self.hang_s)
+            return _error(504, "hung", "timeout")
+        if fault == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()  # never written: the socket is already gone
+        if fault == "malformed":
+            return web.Response(
+                text='{"id": "x", "choices": [{"mess', content_type="application/json"
+            )
+        raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            body = await request.json()
+            self.bodies.append(body)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if (
+                self.api_key is not None
+                and request.headers.get("Authorization") != f"Bearer {self.api_key}"
+            ):
+                return await self._fault("401", request)
+            fault = self._next_fault()
+            if fault is not None:
+                return await self._fault(fault, request)
+            return web.json_response(self._answer(body))
+        finally:
+            self.in_flight -= 1
+
+    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = body.get("messages") or [{}]
+        last = str(messages[-1].get("content") or "")
+        tool_calls: list[dict[str, Any]] = []
+        fmt = body.get("response_format") or {}
+        if self.replies:
+            text: str | None = self.replies.popleft()
+        elif body.get("tools") and self.tool_calls:
+            fn = body["tools"][0]["function"]
+            args = example_for(fn.get("parameters") or {"type": "object"}, last)
+            call = {"name": fn["name"], "arguments": json.dumps(args)}
+            tool_calls = [{"id": f"call_{_digest(last)[:8]}", "type": "function", "function": call}]
+            text = None
+        elif fmt.get("type") == "json_schema" and self.json_schema:
+            text = json.dumps(self._schema_value(fmt["json_schema"].get("schema") or {}, last))
+        else:
+            text = react_answer(messages, self.react_actions) or f"echo {_digest(last)}"
+        prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        return {
+            "id": f"chatcmpl-{_digest(last)}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(text or "") // 4 + 1,
+                "total_tokens": prompt_tokens + len(text or "") // 4 + 1,
+            },
+        }
+
+    def _schema_value(self, schema: dict[str, Any], last: str) -> Any:
+        if self.match_ids:
+            blocks = len(set(_BLOCK_ID.findall(last)))
+            return example_for(schema, last, blocks or self.array_items, numbered=bool(blocks))
+        return example_for(schema, last, self.array_items)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = []
+        for i, text in enumerate(texts):
+            raw = hashlib.sha256(str(text).encode()).digest() * (self.embed_dim // 32 + 1)
+            vec = [b / 255.0 - 0.5 for b in raw[: self.embed_dim]]
+            norm = sum(v * v for v in vec) ** 0.5 or 1.0
+            data.append({"object": "embedding", "index": i, "embedding": [v / norm for v in vec]})
+        tokens = sum(len(str(t)) // 4 + 1 for t in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return web.json_response(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAIServer:
+        """Serve from a daemon thread with its own event loop; returns once accepting."""
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._listen())
+            except OSError as e:  # e.g. the port is taken
+                failed.append(e)
+                return
+            finally:
+                ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
+        self._thread.start()
+        if not ready.wait(10) or failed:
+            raise RuntimeError(f"fake OpenAI server did not start: {failed or 'timeout'}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+        self._loop = self._thread = None
+
+    async def _listen(self) -> None:
+        sock = _bind(self.port)
+        self.port = sock.getsockname()[1]
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        # Hung handlers ("hang" faults) are still sleeping: cancel them so the loop closes clean.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _error(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"error": {"message": message, "type": code, "param": None, "code": code}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground; prints `PORT <n>` once accepting (for a parent process)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--tool-calls", action="store_true")
+    parser.add_argument("--array-items", type=int, default=1, help="items per JSON array")
+    parser.add_argument(
+        "--match-ids", action="store_true", help='one array item per <... id="N"> prompt block'
+    )
+    parser.add_argument(
+        "--react-actions",
+        default="",
+        help='comma-separated actions for REASON/ACTION prompts, e.g. "list,set a 1,submit"',
+    )
+    args = parser.parse_args(argv)
+    srv = FakeOpenAIServer(
+        latency=args.latency,
+        port=args.port,
+        tool_calls=args.tool_calls,
+        array_items=args.array_items,
+        match_ids=args.match_ids,
+        react_actions=[a.strip() for a in args.react_actions.split(",") if a.strip()],
+    )
+
+    async def serve() -> None:
+        await srv._listen()
+        print(f"PORT {srv.port}", flush=True)
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""`probe` tells what an endpoint really honours, against fake servers that do and do not."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from lbi.config import Config
+from lbi.models.probe import format_report, probe
+from lbi.testing.fake_openai import FakeOpenAIServer
+
+KEY_ENV = "LBI_TEST_PROBE_KEY"
+
+
+def config(base_url: str, tmp_path: Path) -> Config:
+    return Config.model_validate(
+        {
+            "run_root": str(tmp_path),
+            "models": {"openai": {"base_url": base_url, "api_key_env": KEY_ENV}},
+            "door": {"backoff_base_s": 0.001, "timeout_s": 2.0},
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+def test_capable_endpoint_gets_native_modes(tmp_path: Path) -> None:
+    with FakeOpenAIServer(tool_calls=True) as srv:
+        report = asyncio.run(probe("openai:fake", config(srv.base_url, tmp_path)))
+        assert srv.requests == 3
+    assert report.answers and report.latency_s is not None
+    assert report.json_schema and report.tools
+    assert report.json_mode == "native json_schema" and report.tools_mode == "native tools"
+    assert "get_weather" in report.tools_detail
+    text = format_report(report)
+    assert "lbi will use: native json_schema; native tools" in text
+    assert not (tmp_path / ".cache").exists()  # the probe never touches the cache
+
+
+def test_endpoint_ignoring_schema_and_tools_gets_fallbacks(tmp_path: Path) -> None:
+    with FakeOpenAIServer(tool_calls=False, json_schema=False) as srv:
+        report = asyncio.run(probe("openai:fake", config(srv.base_url, tmp_path)))
+    assert report.answers
+    assert not report.json_schema and "not JSON" in report.json_detail
+    assert not report.tools and "no tool call" in report.tools_detail
+    assert report.json_mode == "prompt+repair" and report.tools_mode == "text tool format"
+    assert "json_schema:  no" in format_report(report)
+
+
+def test_unreachable_endpoint_reports_why(tmp_path: Path) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens here now
+    cfg = config(f"http://127.0.0.1:{port}/v1", tmp_path)
+    cfg.door.max_retries = 0
+    report = asyncio.run(probe("openai:fake", cfg))
+    assert not report.answers
+    assert f"connection to http://127.0.0.1:{port}/v1 failed" in report.error
+    assert format_report(report).startswith("openai:fake: no answer")
+
+
+def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
+    report = asyncio.run(probe("nosuchbackend:x", config("http://127.0.0.1:1/v1", tmp_path)))
+    assert not report.answers and "unknown model" in report.error

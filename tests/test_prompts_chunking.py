@@ -1,0 +1,121 @@
+from lbi.agents.react import EpisodeSettings, build_messages
+from lbi.envs.base import ActionSpace
+from lbi.pipeline.backward import parse_labels
+from lbi.pipeline.chunking import chunk_docs
+from lbi.pipeline.filter import parse_verdicts
+from lbi.pipeline.tasks import parse_tasks
+from lbi.prompts import render
+from lbi.types import Doc, Example, Step
+
+SPACE = ActionSpace(description="`list` or `submit`.")
+
+
+def test_act_prompt_has_the_papers_sections_in_order() -> None:
+    hist = [Step(index=0, observation="o0", action="list", next_observation="empty")]
+    msgs = build_messages(
+        "toy", SPACE, "Do X.", hist, "obs now", ["ex one"], EpisodeSettings(), False
+    )
+    assert msgs[0]["role"] == "system" and "`list` or `submit`." in msgs[0]["content"]
+    user = msgs[1]["content"]
+    pos = [
+        user.index(s)
+        for s in ("ADDITIONAL INFO:", "OBJECTIVE: Do X.", "HISTORY:", "OBSERVATION:\nobs now")
+    ]
+    assert pos == sorted(pos)
+    assert "1. ACTION: list\n   RESULT: empty" in user
+
+
+def test_act_prompt_without_examples_has_no_additional_info() -> None:
+    msgs = build_messages("toy", SPACE, "Do X.", [], "o", [], EpisodeSettings(), False)
+    assert "ADDITIONAL INFO" not in msgs[1]["content"] and "(no actions yet)" in msgs[1]["content"]
+
+
+def test_golden_tasks_prompt() -> None:
+    text = render(
+        "tasks", env="toy", action_description="A", title="T", text="body", k=3, context_hint=""
+    )
+    assert text.startswith(
+        'You write practice tasks for an agent that acts in the environment "toy".'
+    )
+    assert "Write 3 tasks" in text and '<documentation title="T">\nbody\n</documentation>' in text
+    assert text.endswith('Reply with JSON only: {"tasks": [{"instruction": "..."}, ...]}')
+
+
+def test_golden_backward_prompt_numbers_excerpts() -> None:
+    text = render("backward", env="toy", windows=["w1", "w2"])
+    assert "are 2 excerpts" in text and '<excerpt id="2">\nw2\n</excerpt>' in text
+    assert "Replicate the following: " in text
+
+
+def test_parsers_on_malformed_and_adversarial_answers() -> None:
+    assert parse_tasks(
+        {
+            "tasks": [
+                {"instruction": "  a  b "},
+                {"nope": 1},
+                "plain string task",
+                {"instruction": ""},
+            ]
+        },
+        5,
+    ) == ["a b", "plain string task"]
+    assert parse_tasks(["not", "a dict"], 3) == []
+    labels = parse_labels(
+        {
+            "labels": [
+                {"window": 2, "task": "t2", "replicate": "did x"},
+                {"window": 99, "task": "bad"},
+                "junk",
+                {"window": "1", "task": "t1", "replicate": ""},
+            ]
+        },
+        2,
+    )
+    assert labels == {
+        2: {"task": "t2", "replicate": "Replicate the following: did x"},
+        1: {"task": "t1", "replicate": ""},
+    }
+    step = Step(index=0, observation="o", action="a", next_observation="n")
+    exs = [
+        Example(
+            env="toy",
+            instruction=f"i{n}",
+            style="task",
+            trajectory_id="t",
+            task_id="k",
+            i=0,
+            j=0,
+            policy="all",
+            steps=[step],
+        )
+        for n in range(2)
+    ]
+    ok = {"ok": True, "reason": "fine"}
+    vs = parse_verdicts(
+        {
+            "verdicts": [
+                {"example": 1, "achieves": ok, "coherent": ok, "natural": ok, "reasonable": ok}
+            ]
+        },
+        exs,
+        "j",
+    )
+    assert vs[0].accept and not vs[1].accept and vs[1].reasons["achieves"] == "no verdict given"
+    injected = parse_verdicts(
+        {
+            "verdicts": [
+                {"example": 1, "achieves": "true", "coherent": ok, "natural": ok, "reasonable": ok}
+            ]
+        },
+        exs[:1],
+        "j",
+    )
+    assert not injected[0].accept  # only a real boolean true counts
+
+
+def test_chunking_by_headings_within_limit() -> None:
+    body = "# A\n" + "alpha " * 50 + "\n\n# B\nshort\n\n## C\n" + ("gamma line\n" * 200)
+    chunks = chunk_docs([Doc(env="toy", source="d", title="D", text=body)], max_tokens=100)
+    assert all(len(c.text) <= 400 for c in chunks)
+    assert chunks[0].title == "A" and any(c.title.startswith("C") for c in chunks)
+    assert "".join(c.text for c in chunks).count("gamma line") == 200

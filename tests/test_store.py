@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from lbi.store import RunStore
+from lbi.types import Step, Task, Trajectory
+
+
+def test_put_is_idempotent_and_ordered(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    tasks = [Task(env="toy", instruction=f"task {n}") for n in range(5)]
+    store.put(tasks, marks=[("tasks", "chunk-1")])
+    store.put(tasks[:2])  # a rerun writing the same records again
+    assert store.count(Task) == 5
+    assert [t.id for t in store.all(Task)] == [t.id for t in tasks]
+    assert store.marked("tasks") == {"chunk-1"}
+    assert store.get(Task, tasks[3].id) == tasks[3]
+
+
+def test_replace_keeps_position(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    a = Trajectory(task_id="a", env="toy", instruction="i", model="m")
+    b = Trajectory(task_id="b", env="toy", instruction="i", model="m")
+    store.put([a, b])
+    a.reward = 1.0
+    store.put([a], replace=True)
+    got = store.all(Trajectory)
+    assert [t.id for t in got] == [a.id, b.id] and got[0].reward == 1.0
+
+
+def test_transaction_is_atomic(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    with pytest.raises(RuntimeError), store.transaction() as c:
+        c.execute("INSERT INTO marks(stage, key) VALUES ('s', 'k')")
+        raise RuntimeError("boom")
+    assert store.marked("s") == set()
+
+
+def test_steps_and_meta_survive_reopen(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.put_step("traj", Step(index=1, observation="o1", action="b", next_observation="n"))
+    store.put_step("traj", Step(index=0, observation="o0", action="a", next_observation="o1"))
+    store.set_meta("k", {"x": [1, 2]})
+    store.close()
+    again = RunStore(tmp_path)
+    assert [s.index for s in again.steps("traj")] == [0, 1]
+    assert again.get_meta("k") == {"x": [1, 2]} and again.get_meta("missing", 7) == 7
