@@ -44,4 +44,7 @@ def test_parse_react_rejects_unreadable_answers(text: str) -> None:
 
 def test_react_grammar_embeds_action_rule() -> None:
     g = react_grammar('"list" | "submit"')
-    assert g.startswith('root ::= "REASON: "') and 'action ::= "list" | "submit"' in g
+    assert (
+        g.startswith('root ::= "REASON:" [ \\n]{0,2} reason')
+        and 'action ::= "list" | "submit"' in g
+    )

@@ -43,8 +43,8 @@ def test_synth_counts_are_exact(cfg: Config) -> None:
         st["backward"]["calls"] + st["backward"]["cache_hits"] == 24
     )  # 10 windows -> batches of 6 + 4
     assert (
-        st["filter"]["calls"] + st["filter"]["cache_hits"] == 60
-    )  # 240 examples / 4 per judge call
+        st["filter"]["calls"] + st["filter"]["cache_hits"] == 30
+    )  # 240 examples / 8 per judge call
     assert s["judges"] == ["scripted"] and s["committee"] == "single judge"
 
 
@@ -121,3 +121,35 @@ def test_cli_synth_stats_and_exports(cfg: Config, tmp_path: Path) -> None:
     rej = tmp_path / "rej.jsonl"
     assert runner.invoke(app, ["export", "cli", "--rejected", "-o", str(rej), *base]).exit_code == 0
     assert rej.read_text() == ""  # the scripted judge accepts everything
+
+
+def test_replay_check_keeps_reproducible_windows_and_drops_tampered_ones(cfg: Config) -> None:
+    from lbi.pipeline.filter import REPLAY
+    from lbi.types import Trajectory
+
+    cfg.synth.replay_check = True
+    ctx = RunContext("replay", cfg)
+
+    async def go() -> dict:
+        await synth.run_all(ctx, ("tasks", "rollout"))
+        # Tamper with one trajectory's recorded digest: its windows ending there must fail replay.
+        traj = ctx.store.all(Trajectory)[0]
+        assert all(s.digest for s in traj.steps)
+        traj.steps[1].digest = "not-the-real-digest"
+        ctx.store.put([traj], replace=True)
+        return await synth.run_all(ctx, ("backward", "filter"))
+
+    s = asyncio.run(go())
+    decisions = synth.decide(ctx)
+    replayed = [v for v in ctx.store.all(Verdict) if v.judge == REPLAY]
+    bad = [d for d in decisions if d.example.trajectory_id == traj_id(ctx) and d.example.j == 1]
+    assert replayed and bad and not any(d.kept for d in bad)
+    assert all("replay" in " ".join(d.reasons) for d in bad)
+    assert s["kept_examples"] == 240 - len(bad) == sum(d.kept for d in decisions)
+    asyncio.run(ctx.aclose())
+
+
+def traj_id(ctx: RunContext) -> str:
+    from lbi.types import Trajectory
+
+    return ctx.store.all(Trajectory)[0].id

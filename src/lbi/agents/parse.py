@@ -59,9 +59,15 @@ def parse_react(text: str) -> ReAct:
 
 
 def react_grammar(action_rule: str) -> str:
-    """A GBNF grammar for the whole answer, with the environment's action rule inside."""
+    """A GBNF grammar for the whole answer, with the environment's action rule inside.
+
+    Whitespace after each label is left to the model: tokenizers fold a leading space into the
+    next word (" SELECT") and small models like a line break after a label; forcing exactly
+    "ACTION: " pushed SmolLM2 onto unlikely tokens ("REASON: 1 / ACTION: ALTER 1.0.1...")
+    where the free choice gave a sentence of reasoning (measured).
+    """
     return (
-        'root ::= "REASON: " reason "\\nACTION: " action\n'
+        'root ::= "REASON:" [ \\n]{0,2} reason "\\nACTION:" [ \\n]{0,2} action\n'
         "reason ::= [^\\n]{1,200}\n"
         f"action ::= {action_rule}\n"
     )

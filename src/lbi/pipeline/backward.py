@@ -16,7 +16,7 @@ from lbi.pipeline.structured import ask_json
 from lbi.pipeline.windows import Window, select_windows
 from lbi.progress import stage_progress
 from lbi.prompts import render
-from lbi.types import Example, Task, Trajectory
+from lbi.types import Example, Step, Task, Trajectory
 
 if TYPE_CHECKING:
     from lbi.run import RunContext
@@ -75,6 +75,12 @@ def parse_labels(value: Any, count: int) -> dict[int, dict[str, str]]:
     return out
 
 
+def _light(steps: list[Step]) -> list[Step]:
+    """Examples keep the steps without the prompts the model was sent: those stay with the
+    trajectory (lineage), and exports re-render prompts for the new instruction anyway."""
+    return [s.model_copy(update={"messages": [], "tools": None}) for s in steps]
+
+
 def _batches(windows: list[Window], size: int) -> list[list[Window]]:
     return [windows[k : k + size] for k in range(0, len(windows), max(1, size))]
 
@@ -127,7 +133,7 @@ async def construct(
                             i=i,
                             j=j,
                             policy=policy,
-                            steps=traj.steps[i : j + 1],
+                            steps=_light(traj.steps[i : j + 1]),
                             setup=task.setup if task else {},
                         )
                     )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lbi.run import RunContext
 
 STAGE = "filter"
+REPLAY = "replay"  # the judge name of replay-check verdicts (not a committee vote)
 CRITERIA = ("achieves", "coherent", "natural", "reasonable")
 _CRIT: dict[str, Any] = {
     "type": "object",
@@ -147,13 +148,25 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
+def replay_verdict(example_id: str, passed: bool) -> Verdict:
+    return Verdict(
+        example_id=example_id,
+        judge=REPLAY,
+        criteria={"replay": passed},
+        accept=passed,
+        reasons={"replay": "" if passed else "re-executing the window gave another final state"},
+    )
+
+
 def decide(
     examples: list[Example],
     verdicts: list[Verdict],
     judges: list[str],
     combine: str,
     max_chars: int,
+    replay: bool = False,
 ) -> list[Decision]:
+    """Rules, then the committee (`all` or `majority`), then — when asked — the replay check."""
     by_ex: dict[str, dict[str, Verdict]] = {}
     for v in verdicts:
         by_ex.setdefault(v.example_id, {})[v.judge] = v
@@ -173,6 +186,12 @@ def decide(
             for c, ok in got[j].criteria.items()
             if not ok
         ] + [f"{j}: no verdict" for j in judges if j not in got]
+        if kept and replay and not (REPLAY in got and got[REPLAY].accept):
+            kept = False
+            reasons.append(
+                "replay: "
+                + (got[REPLAY].reasons.get("replay", "") if REPLAY in got else "not checked")
+            )
         out.append(Decision(ex, kept, reasons))
     return out
 

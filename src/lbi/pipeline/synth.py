@@ -92,28 +92,37 @@ def current_examples(ctx: RunContext) -> list[Example]:
 
 
 async def run_filter(ctx: RunContext) -> list[filt.Decision]:
-    await filt.judge_examples(ctx, current_examples(ctx))
-    decisions = decide(ctx)
-    if ctx.config.synth.replay_check:
-        kept = [d.example for d in decisions if d.kept]
+    cfg = ctx.config.synth
+    examples = current_examples(ctx)
+    await filt.judge_examples(ctx, examples)
+    verdicts = ctx.store.all(Verdict)
+    decisions = decide(ctx, examples, verdicts)
+    if cfg.replay_check:
+        # Replay what the rules and the committee keep (replay is the most expensive check).
+        judges = [door.name for door in ctx.judges()]
+        committee = filt.decide(examples, verdicts, judges, cfg.combine, cfg.max_window_chars)
+        done = {v.example_id for v in verdicts if v.judge == filt.REPLAY}
+        todo = [d.example for d in committee if d.kept and d.example.id not in done]
         trajs = {t.id: t for t in ctx.store.all(Trajectory)}
         tasks = {t.id: t for t in ctx.store.all(Task)}
-        ok = await filt.replay_check(kept, trajs, tasks, ctx.env_factory())
-        for d in decisions:
-            if d.kept and not ok.get(d.example.id, False):
-                d.kept = False
-                d.reasons.append("replay: final state digest differs")
+        ok = await filt.replay_check(todo, trajs, tasks, ctx.env_factory())
+        replayed = [filt.replay_verdict(eid, passed) for eid, passed in ok.items()]
+        ctx.commit(replayed)
+        decisions = decide(ctx, examples, verdicts + replayed)
     return decisions
 
 
-def decide(ctx: RunContext) -> list[filt.Decision]:
+def decide(
+    ctx: RunContext, examples: list[Example] | None = None, verdicts: list[Verdict] | None = None
+) -> list[filt.Decision]:
     judges = [door.name for door in ctx.judges()]
     return filt.decide(
-        current_examples(ctx),
-        ctx.store.all(Verdict),
+        current_examples(ctx) if examples is None else examples,
+        ctx.store.all(Verdict) if verdicts is None else verdicts,
         judges,
         ctx.config.synth.combine,
         ctx.config.synth.max_window_chars,
+        replay=ctx.config.synth.replay_check,
     )
 
 
@@ -122,6 +131,7 @@ def kept_examples(ctx: RunContext) -> list[Example]:
 
 
 async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
+    decisions = None
     for stage in stages:
         if stage == "tasks":
             await run_tasks(ctx)
@@ -130,17 +140,17 @@ async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str
         elif stage == "backward":
             await run_backward(ctx)
         elif stage == "filter":
-            await run_filter(ctx)
+            decisions = await run_filter(ctx)
         ctx.save_accounting()
-    return stats(ctx)
+    return stats(ctx, decisions)
 
 
-def stats(ctx: RunContext) -> dict[str, Any]:
+def stats(ctx: RunContext, decisions: list[filt.Decision] | None = None) -> dict[str, Any]:
     """The paper's Table 1 row plus spend per stage and calls per kept example."""
     chunk_ids = ctx.store.get_meta("chunks", []) or []
     docs = len({d.id for d in ctx.store.all(Doc)} | set(chunk_ids))
-    examples = current_examples(ctx)
-    decisions = decide(ctx) if examples else []
+    if decisions is None:
+        decisions = decide(ctx)
     kept = sum(d.kept for d in decisions)
     acc = ctx.store.get_meta("accounting", {}) or {}
     stages = acc.get("stages", {})
@@ -153,7 +163,7 @@ def stats(ctx: RunContext) -> dict[str, Any]:
         "docs": docs,
         "tasks": len(synth_tasks(ctx)) if ctx.store.count(Task) else 0,
         "trajectories": len(synth_trajectories(ctx)),
-        "raw_examples": len(examples),
+        "raw_examples": len(decisions),
         "kept_examples": kept,
         "policy": ctx.config.synth.backward_policy,
         "judges": judges,
