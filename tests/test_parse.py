@@ -18,6 +18,11 @@ from lbi.agents.parse import ParseError, parse_react, react_grammar
         ("I will list.\nACTION: list", "I will list.", "list"),
         ("REASON: a\nACTION: set a 1\nREASON: again\nACTION: submit", "a", "set a 1"),
         ("REASON：全角\nACTION：list", "全角", "list"),
+        (
+            'REASON: r\nACTION: {"name": "f",\n\n "arguments": {}}\nDone.',
+            "r",
+            '{"name": "f",\n\n "arguments": {}}',
+        ),
     ],
 )
 def test_parse_react_accepts_common_variants(text: str, reason: str, action: str) -> None:

@@ -262,11 +262,13 @@ def episode(
     max_steps: Annotated[int, typer.Option(help="Step limit.")] = 6,
 ) -> None:
     """Run one episode of a model in an environment, printing each action and observation."""
+    from rich.markup import escape
+
     from lbi.agents.react import EpisodeSettings, run_episode
     from lbi.envs.base import make_env
     from lbi.models.accounting import Accountant
     from lbi.models.door import open_door
-    from lbi.types import Task
+    from lbi.types import Step, Task, Trajectory
 
     cfg = _config(config, set_, model, env)
     environment = make_env(cfg.env, cfg)
@@ -278,10 +280,11 @@ def episode(
         the_task = pool[task % len(pool)]
     out.print(f"[bold]task[/] ({the_task.setup}): {the_task.instruction}")
 
-    def show(_traj: object, step: object) -> None:
-        s = step  # type: ignore[assignment]
-        out.print(f"[cyan]step {s.index}[/] ACTION: {s.action}", markup=True, highlight=False)  # type: ignore[attr-defined]
-        out.print(s.next_observation[:800], markup=False, highlight=False)  # type: ignore[attr-defined]
+    def show(_traj: Trajectory, s: Step) -> None:
+        action = s.action if len(s.action) <= 300 else s.action[:300] + " …"
+        out.print(f"[cyan]step {s.index}[/] REASON: {escape(s.reason[:200])}", highlight=False)
+        out.print(f"[cyan]step {s.index}[/] ACTION: {escape(action)}", highlight=False)
+        out.print(s.next_observation[:800], markup=False, highlight=False)
 
     async def go() -> None:
         door = open_door(cfg.model, cfg, Accountant(cfg))

@@ -32,8 +32,9 @@ def _clean_action(text: str) -> str:
         text = fence.group(1).strip()
     elif text.startswith("`") and text.endswith("`") and len(text) > 1:
         text = text.strip("`").strip()
-    # An action is one line unless it is fenced (multi-line SQL, JSON): keep the first
-    # paragraph, drop chatter the model adds after a blank line.
+    if text.startswith("{") and "}" in text:  # a JSON tool call may be pretty-printed
+        return text[: text.rindex("}") + 1]
+    # Otherwise an action is one paragraph: drop chatter the model adds after a blank line.
     return text.split("\n\n", 1)[0].strip()
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lbi.executor import LocalExecutor
 from lbi.models.base import ChatRequest
 from lbi.pipeline.structured import ask_json
+from lbi.pipeline.tasks import MAX_TEXT
 from lbi.pipeline.windows import Window, select_windows
 from lbi.progress import stage_progress
 from lbi.prompts import render
@@ -24,27 +25,29 @@ if TYPE_CHECKING:
 STAGE = "backward"
 REPLICATE_PREFIX = "Replicate the following: "
 
-LABELS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "labels": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "window": {"type": "integer"},
-                    "task": {"type": "string"},
-                    "replicate": {"type": "string"},
+
+def labels_schema(n: int) -> dict[str, Any]:
+    """One label per window, each text bounded so a looping model still ends its JSON."""
+    text = {"type": "string", "maxLength": MAX_TEXT}
+    return {
+        "type": "object",
+        "properties": {
+            "labels": {
+                "type": "array",
+                "minItems": n,
+                "maxItems": n,
+                "items": {
+                    "type": "object",
+                    "properties": {"window": {"type": "integer"}, "task": text, "replicate": text},
+                    "required": ["window", "task", "replicate"],
                 },
-                "required": ["window", "task", "replicate"],
-            },
-        }
-    },
-    "required": ["labels"],
-}
+            }
+        },
+        "required": ["labels"],
+    }
 
 
-def render_window(traj: Trajectory, i: int, j: int, obs_chars: int = 1500) -> str:
+def render_window(traj: Trajectory, i: int, j: int, obs_chars: int = 800) -> str:
     steps = traj.steps[i : j + 1]
     return render(
         "example",
@@ -107,7 +110,7 @@ async def construct(
                 },
                 {"role": "user", "content": prompt},
             ],
-            max_tokens=160 * len(group) + 40,
+            max_tokens=330 * len(group) + 40,
             kind="backward",
             meta={
                 "windows": [
@@ -115,7 +118,9 @@ async def construct(
                 ]
             },
         )
-        labels = parse_labels(await ask_json(door, req, LABELS_SCHEMA, STAGE), len(group))
+        labels = parse_labels(
+            await ask_json(door, req, labels_schema(len(group)), STAGE), len(group)
+        )
         task = tasks.get(traj.task_id)
         out = []
         for n, (i, j) in enumerate(group, start=1):

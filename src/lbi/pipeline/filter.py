@@ -30,26 +30,32 @@ REPLAY = "replay"  # the judge name of replay-check verdicts (not a committee vo
 CRITERIA = ("achieves", "coherent", "natural", "reasonable")
 _CRIT: dict[str, Any] = {
     "type": "object",
-    "properties": {"ok": {"type": "boolean"}, "reason": {"type": "string"}},
+    "properties": {"ok": {"type": "boolean"}, "reason": {"type": "string", "maxLength": 160}},
     "required": ["ok", "reason"],
 }
-VERDICTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "verdicts": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"example": {"type": "integer"}, **{c: _CRIT for c in CRITERIA}},
-                "required": ["example", *CRITERIA],
-            },
-        }
-    },
-    "required": ["verdicts"],
-}
 
 
-def render_example(ex: Example, obs_chars: int = 1500) -> str:
+def verdicts_schema(n: int) -> dict[str, Any]:
+    """One verdict per example; reasons bounded so the JSON always closes within budget."""
+    return {
+        "type": "object",
+        "properties": {
+            "verdicts": {
+                "type": "array",
+                "minItems": n,
+                "maxItems": n,
+                "items": {
+                    "type": "object",
+                    "properties": {"example": {"type": "integer"}, **{c: _CRIT for c in CRITERIA}},
+                    "required": ["example", *CRITERIA],
+                },
+            }
+        },
+        "required": ["verdicts"],
+    }
+
+
+def render_example(ex: Example, obs_chars: int = 800) -> str:
     steps = [
         {"observation": s.observation[:obs_chars], "reason": s.reason, "action": s.action}
         for s in ex.steps
@@ -112,11 +118,11 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
                 },
                 {"role": "user", "content": prompt},
             ],
-            max_tokens=220 * len(group) + 40,
+            max_tokens=360 * len(group) + 40,
             kind="judge",
             meta={"criteria": list(CRITERIA), "count": len(group)},
         )
-        value = await ask_json(door, req, VERDICTS_SCHEMA, STAGE)
+        value = await ask_json(door, req, verdicts_schema(len(group)), STAGE)
         return parse_verdicts(value, group, door.name)
 
     jobs = []

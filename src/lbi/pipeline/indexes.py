@@ -16,7 +16,6 @@ from lbi.types import Doc, Record
 
 if TYPE_CHECKING:
     from lbi.retrieval.examples import ExampleIndex
-    from lbi.retrieval.text_index import TextIndex
     from lbi.run import RunContext
 
 KINDS = ("examples", "docs", "distill")

@@ -25,21 +25,31 @@ if TYPE_CHECKING:
     from lbi.envs.base import Environment
     from lbi.run import RunContext
 
-TASKS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "tasks": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "properties": {"instruction": {"type": "string", "minLength": 8}},
-                "required": ["instruction"],
-            },
-        }
-    },
-    "required": ["tasks"],
-}
+
+def tasks_schema(k: int) -> dict[str, Any]:
+    """Bounded on purpose: a model that loops (small ones do) still closes the JSON in budget."""
+    return {
+        "type": "object",
+        "properties": {
+            "tasks": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": k,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "instruction": {"type": "string", "minLength": 8, "maxLength": MAX_TEXT}
+                    },
+                    "required": ["instruction"],
+                },
+            }
+        },
+        "required": ["tasks"],
+    }
+
+
+MAX_TEXT = 240  # characters in one instruction or label: plenty for a real one
+
 
 STAGE = "tasks"
 
@@ -64,7 +74,7 @@ def _request(kind: str, prompt: str, k: int, meta: dict[str, Any]) -> ChatReques
             },
             {"role": "user", "content": prompt},
         ],
-        max_tokens=120 * k + 60,
+        max_tokens=200 * k + 60,
         kind=kind,
         meta={"k": k, **meta},
     )
@@ -92,7 +102,7 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
         value = await ask_json(
             door,
             _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title}),
-            TASKS_SCHEMA,
+            tasks_schema(cfg.tasks_per_chunk),
             STAGE,
         )
         return [
@@ -140,7 +150,7 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
                 value = await ask_json(
                     ctx.door(),
                     _request("explore", prompt, cfg.explore_tasks, {"doc_title": "exploration"}),
-                    TASKS_SCHEMA,
+                    tasks_schema(cfg.explore_tasks),
                     STAGE,
                 )
                 tasks = [
