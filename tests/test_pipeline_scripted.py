@@ -153,3 +153,29 @@ def traj_id(ctx: RunContext) -> str:
     from lbi.types import Trajectory
 
     return ctx.store.all(Trajectory)[0].id
+
+
+def test_a_task_the_env_cannot_start_is_recorded_not_fatal(cfg: Config) -> None:
+    from lbi.agents.react import EpisodeSettings
+    from lbi.envs.base import EnvError
+    from lbi.envs.toy import ToyEnv
+    from lbi.pipeline.rollout import rollout_tasks
+    from lbi.types import Task
+
+    class Picky(ToyEnv):
+        def reset(self, task: Task, seed: int | None = None):  # type: ignore[no-untyped-def]
+            if task.setup.get("broken"):
+                raise EnvError("no start state for this task")
+            return super().reset(task, seed)
+
+    ctx = RunContext("picky", cfg)
+    tasks = [
+        Task(env="toy", instruction="fine"),
+        Task(env="toy", instruction="bad", setup={"broken": True}),
+    ]
+    trajs = asyncio.run(
+        rollout_tasks(ctx, tasks, Picky, samples=1, base=EpisodeSettings(max_steps=2))
+    )
+    assert [bool(t.steps) for t in trajs] == [True, False]
+    assert trajs[1].stop_reason == "reset failed: no start state for this task"
+    asyncio.run(ctx.aclose())

@@ -214,7 +214,7 @@ def main() -> None:
     app(prog_name="lbi")
 
 
-from lbi import cli_eval, cli_pipeline  # noqa: E402, F401  (register their commands on `app`)
+from lbi import cli_eval, cli_pipeline, cli_train  # noqa: E402, F401  (register their commands)
 
 if __name__ == "__main__":  # `python -m lbi.cli`: use the module the commands registered on
     from lbi.cli import main as _main

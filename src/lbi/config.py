@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lbi.train.options import TrainConfig
+
 
 class ConfigError(ValueError):
     """A bad config file or override; the CLI prints it as one line and exits 2."""
@@ -87,6 +89,7 @@ class SynthConfig(_Section):
     temperature: float = 0.0
     samples: int = 1
     max_tasks: int | None = None
+    max_chunks: int | None = None  # only the first N doc chunks (a quick, cheap run)
     # all = the paper (every window, one call each); batched = rule-filtered windows up to
     # max_window steps, labelled `backward_batch` per call; boundaries = windows cut at errors.
     backward_policy: Literal["all", "batched", "boundaries"] = "batched"
@@ -115,6 +118,8 @@ class EvalConfig(_Section):
 
 
 class Config(_Section):
+    """The whole configuration; every default works offline on a 2-core machine."""
+
     run_root: str = "runs"
     model: str = "local"
     extra_models: list[str] = Field(default_factory=list)
@@ -128,6 +133,7 @@ class Config(_Section):
     synth: SynthConfig = Field(default_factory=SynthConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     env_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lbi.agents.react import EpisodeSettings, StepRetriever, run_episode
-from lbi.envs.base import Environment
+from lbi.envs.base import EnvError, Environment
 from lbi.executor import LocalExecutor
 from lbi.progress import stage_progress
 from lbi.types import Step, Task, Trajectory
@@ -63,6 +63,20 @@ async def rollout_tasks(
         env = await asyncio.to_thread(make_env)
         try:
             return await run_episode(door, env, task, settings_for(s), retriever, on_step)
+        except EnvError as e:
+            # A task the environment cannot start (e.g. a synthesized task with no start state)
+            # is recorded as such and skipped, instead of stopping the whole run.
+            st = settings_for(s)
+            return Trajectory(
+                task_id=task.id,
+                env=task.env,
+                instruction=task.instruction,
+                model=door.name,
+                seed=st.seed,
+                sample=s,
+                variant=st.variant,
+                stop_reason=f"reset failed: {e}",
+            )
         finally:
             await asyncio.to_thread(env.close)
 

@@ -82,7 +82,7 @@ def _request(kind: str, prompt: str, k: int, meta: dict[str, Any]) -> ChatReques
 
 async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     cfg = ctx.config.synth
-    chunks = chunk_docs(env.docs(), cfg.chunk_tokens)
+    chunks = chunk_docs(env.docs(), cfg.chunk_tokens)[: cfg.max_chunks]
     ctx.store.set_meta("chunks", [c.id for c in chunks])
     done = ctx.store.marked(STAGE)
     todo = [c for c in chunks if c.id not in done]
