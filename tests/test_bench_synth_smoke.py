@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from lbi.pipeline.backward import LABELS_SCHEMA
-from lbi.pipeline.tasks import TASKS_SCHEMA
+from lbi.pipeline.backward import labels_schema
+from lbi.pipeline.tasks import tasks_schema
 from lbi.testing.fake_openai import example_for, react_answer
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "synth_cost.py"
@@ -71,9 +71,9 @@ def test_all_vs_default_on_the_same_trajectories(tmp_path: Path) -> None:
 
 def test_fake_server_answers_lbi_prompts_usefully() -> None:
     prompt = '<excerpt id="1">\na\n</excerpt>\n<excerpt id="2">\nb\n</excerpt>'
-    labels = example_for(LABELS_SCHEMA, prompt, items=2, numbered=True)["labels"]
+    labels = example_for(labels_schema(2), prompt, items=2, numbered=True)["labels"]
     assert [x["window"] for x in labels] == [1, 2] and labels[0]["task"] != labels[1]["task"]
-    assert len(example_for(TASKS_SCHEMA, "doc", items=3)["tasks"]) == 3
+    assert len(example_for(tasks_schema(3), "doc", items=3)["tasks"]) == 3
     system = {"role": "system", "content": "Answer: REASON: ... ACTION: ..."}
     history = {"role": "user", "content": "OBJECTIVE: o\nHISTORY:\n1. ACTION: list\n"}
     answer = react_answer([system, history], ["list", "get a", "submit"])
