@@ -83,7 +83,14 @@ class DenseIndex:
             params = faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
-        scores, ids = self._index.search(query, min(k, len(self)), params=params)
+        # One query gains nothing from OpenMP threads and pays their hand-off: on a busy 2-core
+        # machine a flat 10k search took 16 ms with 2 threads and 0.3 ms with 1.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._index.search(query, min(k, len(self)), params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def vectors(self) -> np.ndarray:
