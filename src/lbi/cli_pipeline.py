@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from lbi.cli import (
     out,
 )
 from lbi.config import Config
+from lbi.pipeline.synth import STAGES
 from lbi.run import RunContext, default_run_name
 
 
@@ -115,69 +117,36 @@ def _print_stats(s: dict) -> None:
     )
 
 
-@app.command()
-@friendly
-def synth(
-    env: EnvOpt = None,
-    model: ModelOpt = None,
-    run: RunOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Run every synthesis stage: tasks, rollouts, backward construction, filtering."""
-    _stages(("tasks", "rollout", "backward", "filter"), config, set_, model, env, run)
+STAGE_COMMANDS = {  # command name -> (stages it runs, help)
+    "synth": (
+        STAGES,
+        "Run every synthesis stage: tasks, rollouts, backward construction, filtering.",
+    ),
+    "tasks": (("tasks",), "Stage 1: propose tasks from documentation chunks (and/or exploration)."),
+    "rollout": (("rollout",), "Stage 2: let the agent attempt every task; store every step."),
+    "backward": (
+        ("backward",),
+        "Stage 3: label what each sub-trajectory accomplishes (two styles).",
+    ),
+    "filter": (("filter",), "Stage 4: rule filters, then the committee of judges."),
+}
 
 
-@app.command()
-@friendly
-def tasks(
-    env: EnvOpt = None,
-    model: ModelOpt = None,
-    run: RunOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Stage 1: propose tasks from documentation chunks (and/or exploration)."""
-    _stages(("tasks",), config, set_, model, env, run)
+def _stage_command(stages: tuple[str, ...]) -> Callable[..., None]:
+    def command(
+        env: EnvOpt = None,
+        model: ModelOpt = None,
+        run: RunOpt = None,
+        config: ConfigOpt = None,
+        set_: SetOpt = None,
+    ) -> None:
+        _stages(stages, config, set_, model, env, run)
+
+    return command
 
 
-@app.command()
-@friendly
-def rollout(
-    env: EnvOpt = None,
-    model: ModelOpt = None,
-    run: RunOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Stage 2: let the agent attempt every task; store every step."""
-    _stages(("rollout",), config, set_, model, env, run)
-
-
-@app.command()
-@friendly
-def backward(
-    env: EnvOpt = None,
-    model: ModelOpt = None,
-    run: RunOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Stage 3: label what each sub-trajectory accomplishes (two instruction styles)."""
-    _stages(("backward",), config, set_, model, env, run)
-
-
-@app.command("filter")
-@friendly
-def filter_(
-    env: EnvOpt = None,
-    model: ModelOpt = None,
-    run: RunOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Stage 4: rule filters, then the committee of judges."""
-    _stages(("filter",), config, set_, model, env, run)
+for _name, (_stages_of, _help) in STAGE_COMMANDS.items():
+    app.command(_name, help=_help)(friendly(_stage_command(_stages_of)))
 
 
 @app.command()

@@ -105,6 +105,23 @@ def _action_from(resp_text: str, tool_calls: list[dict[str, Any]]) -> tuple[str,
     return parsed.reason, parsed.action
 
 
+def new_trajectory(
+    task: Task, model: str, settings: EpisodeSettings, stop_reason: str = ""
+) -> Trajectory:
+    """The (still empty) trajectory of one episode; its id is fixed by task, model, seed, sample
+    and variant, so a rerun of the same episode lands on the same record."""
+    return Trajectory(
+        task_id=task.id,
+        env=task.env,
+        instruction=task.instruction,
+        model=model,
+        seed=settings.seed,
+        sample=settings.sample,
+        variant=settings.variant,
+        stop_reason=stop_reason,
+    )
+
+
 async def run_episode(
     door: ModelDoor,
     env: Environment,
@@ -119,15 +136,7 @@ async def run_episode(
     if settings.constrain and space.grammar and door.capabilities.grammar and not native_tools:
         grammar = react_grammar(space.grammar)
     observation, _ = await asyncio.to_thread(env.reset, task, settings.seed)
-    traj = Trajectory(
-        task_id=task.id,
-        env=task.env,
-        instruction=task.instruction,
-        model=door.name,
-        seed=settings.seed,
-        sample=settings.sample,
-        variant=settings.variant,
-    )
+    traj = new_trajectory(task, door.name, settings)
     terminated = truncated = False
     for t in range(settings.max_steps):
         ctx = StepContext(env.name, task.instruction, traj.steps, observation, t)

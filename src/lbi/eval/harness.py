@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lbi.agents.react import EpisodeSettings, run_episode
+from lbi.agents.react import EpisodeSettings, new_trajectory, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
 from lbi.envs.base import Environment
 from lbi.eval.metered import MeteredDoor
@@ -102,14 +102,7 @@ async def _floor_episode(
     env: Environment, task: Task, actions: list[str], seed: int, model: str, variant: str
 ) -> Trajectory:
     obs, _ = await asyncio.to_thread(env.reset, task, seed)
-    traj = Trajectory(
-        task_id=task.id,
-        env=task.env,
-        instruction=task.instruction,
-        model=model,
-        seed=seed,
-        variant=variant,
-    )
+    traj = new_trajectory(task, model, EpisodeSettings(seed=seed, sample=seed, variant=variant))
     for k, action in enumerate(actions):
         nxt, reward, term, trunc, info = await asyncio.to_thread(env.step, action)
         traj.steps.append(

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lbi.agents.react import EpisodeSettings, StepRetriever, run_episode
+from lbi.agents.react import EpisodeSettings, StepRetriever, new_trajectory, run_episode
 from lbi.envs.base import EnvError, Environment
 from lbi.executor import LocalExecutor
 from lbi.progress import stage_progress
@@ -41,16 +41,7 @@ async def rollout_tasks(
         return EpisodeSettings(**{**base.__dict__, "sample": s, "seed": seed})
 
     def tid(task: Task, s: int) -> str:
-        st = settings_for(s)
-        return Trajectory(
-            task_id=task.id,
-            env=task.env,
-            instruction=task.instruction,
-            model=door.name,
-            seed=st.seed,
-            sample=s,
-            variant=st.variant,
-        ).id
+        return new_trajectory(task, door.name, settings_for(s)).id
 
     have = ctx.store.ids(Trajectory)
     todo = [j for j in jobs if tid(*j) not in have]
@@ -66,17 +57,7 @@ async def rollout_tasks(
         except EnvError as e:
             # A task the environment cannot start (e.g. a synthesized task with no start state)
             # is recorded as such and skipped, instead of stopping the whole run.
-            st = settings_for(s)
-            return Trajectory(
-                task_id=task.id,
-                env=task.env,
-                instruction=task.instruction,
-                model=door.name,
-                seed=st.seed,
-                sample=s,
-                variant=st.variant,
-                stop_reason=f"reset failed: {e}",
-            )
+            return new_trajectory(task, door.name, settings_for(s), f"reset failed: {e}")
         finally:
             await asyncio.to_thread(env.close)
 
