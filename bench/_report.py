@@ -1,9 +1,11 @@
-"""Shared by bench/ and experiments/: machine facts and replacing one section of a results file."""
+"""Shared by bench/ and experiments/: machine facts, replacing one section of a results file,
+and the fake OpenAI server in its own process (so its CPU does not count as the client's)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,4 +35,18 @@ def write_section(heading: str, body: str, path: Path = RESULTS) -> None:
         )
         lines[start:end] = block
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    tmp = path.with_suffix(path.suffix + ".tmp")  # a killed run never leaves half a file
+    tmp.write_text("\n".join(lines).rstrip() + "\n")
+    os.replace(tmp, path)
+
+
+def start_fake_openai(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `lbi.testing.fake_openai` with `options`; (process, base URL) once it accepts."""
+    cmd = [sys.executable, "-m", "lbi.testing.fake_openai", *options]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "PORT":
+        proc.kill()
+        raise RuntimeError(f"fake OpenAI server did not start: {line}")
+    return proc, f"http://127.0.0.1:{line[1]}/v1"

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import math
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,21 +32,16 @@ from lbi.models.base import Capabilities, ChatRequest, ChatResponse
 from lbi.models.cache import CallCache, cache_key
 from lbi.models.door import ModelDoor, open_door
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import RESULTS, machine, start_fake_openai, write_section
+
 LATENCY = 0.05
 CONCURRENCY = 32
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADING = "## Model door"
+HEADING = "Model door"
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "lbi.testing.fake_openai", "--latency", str(LATENCY)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "PORT":
-        proc.kill()
-        raise RuntimeError(f"fake server did not start: {line}")
-    return proc, f"http://127.0.0.1:{line[1]}/v1"
+    return start_fake_openai("--latency", str(LATENCY))
 
 
 def requests(tag: str, n: int) -> list[ChatRequest]:
@@ -163,7 +155,7 @@ def p99(xs: list[float]) -> float:
 
 async def main(calls: int, rounds: int, hits: int) -> str:
     ideal = calls * LATENCY / CONCURRENCY
-    load = os.getloadavg()[0]
+    where = machine()
     proc, base_url = start_server()
     try:
         door_walls, bare_walls, sleep_walls = [], [], []
@@ -191,11 +183,8 @@ async def main(calls: int, rounds: int, hits: int) -> str:
     s_med = statistics.median(sleep_walls)
     ms = 1000.0
     lines = [
-        HEADING,
-        "",
-        f"`bench/model_door.py`, {datetime.date.today().isoformat()}: {platform.platform()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, openai {openai.__version__}; "
-        f"1-min load average {load:.2f} at start (the machine is shared, so figures are noisy).",
+        f"`bench/model_door.py`: {where}; openai {openai.__version__} (the machine is shared, "
+        "so figures are noisy).",
         "",
         f"{calls} calls at concurrency {CONCURRENCY} against the fake OpenAI server "
         f"(127.0.0.1, own process, {LATENCY * ms:.0f} ms per answer); "
@@ -236,20 +225,6 @@ async def main(calls: int, rounds: int, hits: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    """Replace only our section: from our heading to the next `## ` heading."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = text.find(HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        rest = text[end + 1 :] if end >= 0 else ""
-        text = text[:start] + section + ("\n" + rest if rest else "")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="model door overhead benchmark")
     parser.add_argument("--calls", type=int, default=1000)
@@ -257,8 +232,8 @@ if __name__ == "__main__":
     parser.add_argument("--hits", type=int, default=10_000)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    section = asyncio.run(main(args.calls, args.rounds, args.hits))
-    print(section)
+    body = asyncio.run(main(args.calls, args.rounds, args.hits))
+    print(f"## {HEADING}\n\n{body}")
     if not args.no_write:
-        write_section(section)
-        print(f"wrote {DOC}")
+        write_section(HEADING, body)
+        print(f"wrote {RESULTS}")

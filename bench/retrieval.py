@@ -14,10 +14,8 @@ Corpus vectors are real MiniLM embeddings, computed once and cached under runs/.
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import os
-import platform
 import random
 import shutil
 import sys
@@ -36,10 +34,12 @@ from lbi.retrieval.examples import build_example_index, example_item
 from lbi.retrieval.lexical import tokenize, top_k
 from lbi.types import Example, Step
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import RESULTS, machine, write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "runs" / ".bench"
-DOC = ROOT / "docs" / "benchmarks.md"
-HEADING = "## Retrieval"
+HEADING = "Retrieval"
 K = 5
 
 
@@ -267,15 +267,13 @@ def bench_size(
     return r
 
 
-def render(results: list[dict[str, Any]], machine: str, load: str) -> str:
+def render(results: list[dict[str, Any]], where: str, load: str) -> str:
     def ms(key: str, row: dict[str, Any]) -> str:
         p50, p99 = row[key]
         return f"{p50:.2f} / {p99:.2f}"
 
     lines = [
-        HEADING,
-        "",
-        machine,
+        where,
         "",
         f"Shared machine: other engineers ran CPU-heavy jobs at the same time ({load}); treat the figures as upper bounds, to be rerun on a quiet machine.",
         "",
@@ -337,21 +335,6 @@ def render(results: list[dict[str, Any]], machine: str, load: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str) -> None:
-    """Replace only the text from our heading to the next `## ` heading."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = text.find(HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[end:] if end >= 0 else "")
-    tmp = DOC.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, DOC)
-
-
 def machine_line() -> str:
     cpu = next(
         (
@@ -361,7 +344,7 @@ def machine_line() -> str:
         ),
         "?",
     )
-    return f"Machine: {platform.platform()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}; {datetime.date.today().isoformat()}."
+    return f"Machine: {machine()}; CPU {cpu}."
 
 
 def main() -> None:
@@ -371,7 +354,7 @@ def main() -> None:
     parser.add_argument("--slow-queries", type=int, default=20, help="queries for rank-bm25")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    load0 = os.getloadavg()[0]
+    load0, where = os.getloadavg()[0], machine_line()
     biggest = max(args.sizes)
     examples = [make_example(n) for n in range(biggest)]
     cached = CachedEmbedder(
@@ -383,11 +366,11 @@ def main() -> None:
         print(f"size {n:,} ...", flush=True)
         results.append(bench_size(n, examples, cached, queries, args.slow_queries))
     load = f"1-minute load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end"
-    section = render(results, machine_line(), load)
-    print(section)
+    body = render(results, where, load)
+    print(f"## {HEADING}\n\n{body}")
     if not args.no_write:
-        write_section(section)
-        print(f"wrote {DOC}", file=sys.stderr)
+        write_section(HEADING, body)
+        print(f"wrote {RESULTS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

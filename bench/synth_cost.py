@@ -12,7 +12,8 @@ fewer calls per kept example, >= 80% overlap. A sweep of other settings shows wh
 
 By default labeller and committee are `synthbench`, a rule-based stand-in for LLMs that reads
 the rendered prompts (see COMMITTEE_CHECKS); `--model SPEC` (e.g. `openai:gpt-4o-mini`, `local`)
-measures with a real model as labeller and judge instead.
+measures with a real model as labeller and judge instead. The trajectory generator, `synthbench`
+and the timed model/env live in `lbi.testing.synth_doubles`; this script orchestrates and reports.
 
 Part 2 — overhead. `lbi synth` (the pipeline in-process: tasks, rollout, backward, filter,
 stats) on 200 tasks of a 70-section toy environment, against the fake OpenAI server in its own
@@ -27,13 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import datetime
 import itertools
-import json
-import os
-import platform
-import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -44,252 +39,15 @@ from typing import Any
 
 from lbi import progress
 from lbi.config import Config, config_from_dict
-from lbi.envs.base import StepResult, register_env
-from lbi.envs.toy import ToyEnv
-from lbi.models.base import Capabilities, ChatRequest, ChatResponse, Model
-from lbi.models.registry import make_model, register
-from lbi.models.scripted import Handler, ScriptedModel
 from lbi.pipeline import synth
 from lbi.run import RunContext
-from lbi.types import Doc, Task, Trajectory, Verdict
+from lbi.testing.synth_doubles import COMMITTEE, COMMITTEE_CHECKS, SPANS, make_tasks
+from lbi.types import Task, Trajectory, Verdict
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADING = "## Synthesis cost"
-COMMITTEE = "synthbench"
-KEYS = ["a", "b", "c", "color", "size", "city", "owner", "mode", "level", "price", "tag", "user", "count", "limit", "region", "status", "theme", "lang", "zone", "plan"]  # fmt: skip
-VALUES = ["1", "2", "3", "7", "42", "red", "blue", "green", "big", "small", "paris", "oslo", "on", "off", "high", "low"]  # fmt: skip
-# Unit kinds of the scripted policy and their weights: useful, recovered errors, flaws.
-UNITS = {
-    "write": 3.0, "update": 1.0, "delete": 1.0, "copy": 1.5, "verify": 1.5,
-    "recovered-missing-read": 1.0, "recovered-malformed": 0.7,
-    "unrecovered-delete": 0.6, "repeated-read": 0.8, "undo": 0.6, "overwrite": 0.6,
-}  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import RESULTS, machine, start_fake_openai, write_section
 
-# ---------------------------------------------------------------- trajectories ----------------
-
-
-def _unit(kind: str, state: dict[str, str], rng: random.Random, written: set[str]) -> list[str]:
-    """The actions of one unit of work, applied to `state`; [] when it does not apply now."""
-    new = [k for k in KEYS if k not in state]
-    old = [k for k in sorted(state) if k not in written]
-    v = rng.choice(VALUES)
-    if kind in ("write", "recovered-missing-read", "recovered-malformed") and new:
-        k = rng.choice(new)
-        state[k] = v
-        written.add(k)
-        pre = {
-            "write": [],
-            "recovered-missing-read": [f"get {k}"],
-            "recovered-malformed": [f"set {k}"],
-        }
-        return [*pre[kind], f"set {k} {v}"]
-    if kind in ("update", "delete") and old:
-        k = rng.choice(old)
-        written.add(k)
-        if kind == "delete":
-            del state[k]
-            return [f"delete {k}"]
-        state[k] = v
-        return [f"set {k} {v}"]
-    if kind == "copy" and state and new:
-        src, dst = rng.choice(sorted(state)), rng.choice(new)
-        state[dst] = state[src]
-        written.add(dst)
-        return [f"get {src}", f"set {dst} {state[src]}"]
-    if kind == "verify" and written & set(state):
-        return [f"get {rng.choice(sorted(written & set(state)))}"]
-    if kind == "unrecovered-delete" and new:
-        return [f"delete {rng.choice(new)}"]
-    if kind == "repeated-read" and state:
-        k = rng.choice(sorted(state))
-        return [f"get {k}", f"get {k}"]
-    if kind in ("undo", "overwrite") and new:
-        k = rng.choice(new)
-        if kind == "undo":
-            return [f"set {k} {v}", f"delete {k}"]
-        state[k] = rng.choice([x for x in VALUES if x != v])
-        written.add(k)
-        return [f"set {k} {v}", f"set {k} {state[k]}"]
-    return []
-
-
-def make_tasks(n: int, seed: int) -> tuple[list[Task], collections.Counter[str]]:
-    """`n` toy tasks whose reference solutions (10-14 steps) the scripted policy replays."""
-    rng = random.Random(seed)
-    kinds: collections.Counter[str] = collections.Counter()
-    tasks = []
-    for _ in range(n):
-        state = {k: rng.choice(VALUES) for k in rng.sample(KEYS, 3)}
-        start, written, actions = dict(state), set[str](), ["list"]
-        length = rng.randint(10, 14)
-        while len(actions) < length - 1:
-            kind = rng.choices(list(UNITS), weights=list(UNITS.values()))[0]
-            trial, trial_written = dict(state), set(written)
-            unit = _unit(kind, trial, rng, trial_written)
-            if unit and len(actions) + len(unit) <= length - 1:
-                actions += unit
-                state, written = trial, trial_written
-                kinds[kind] += 1
-        final = ", ".join(f"{k}={v}" for k, v in sorted(state.items()))
-        tasks.append(
-            Task(
-                env="toy",
-                instruction=f"Bring the store to exactly this state: {final}.",
-                setup={"state": start},
-                origin="user",
-                gold={"state": state},
-                reference=[*actions, "submit"],
-            )
-        )
-    return tasks, kinds
-
-
-# ------------------------------------------------- the scripted labeller and committee --------
-
-COMMITTEE_CHECKS = {
-    "achieves": "the window's last step succeeds, and every clause of the instruction (set K to"
-    " V / delete K / read K / list the store) has a step in the window whose result shows it done",
-    "coherent": "every failed step is recovered later in the window (a successful `set` of the"
-    " same key), and no failed action is retried verbatim",
-    "natural": "the instruction asks for at least one concrete thing (not only `submit`)",
-    "reasonable": "no repeated read (the same `get K`, or `list`, twice with no successful write"
-    " in between), no undo (a key set and then deleted), no overwrite (a key set twice)",
-}
-_BLOCK = re.compile(r'<(excerpt|example) id="(\d+)">\n(.*?)\n</\1>', re.S)
-_STEP = re.compile(
-    r"Observation: .*?\nREASON: .*?\nACTION: (.*?)\n(?=Observation: |Result: )", re.S
-)
-_CLAUSE = re.compile(r"set (\w+) to (\w+)|delete (\w+)|read (\w+)|list the store", re.I)
-
-Window = list[tuple[str, str]]  # (action, result) per step
-
-
-def parse_window(body: str) -> tuple[str, Window]:
-    """(instruction or "", steps) from one rendered excerpt/example (see prompts/example.j2)."""
-    instruction = ""
-    if body.startswith("Instruction: "):
-        instruction, _, body = body.partition("\n")
-        instruction = instruction.removeprefix("Instruction: ")
-    actions = [m.group(1).strip() for m in _STEP.finditer(body + "\n")]
-    observations = re.findall(r"^Observation: (.*?)(?=\nREASON: )", body, re.S | re.M)
-    results = [*observations[1:], body.rpartition("\nResult: ")[2]]
-    return instruction, list(zip(actions, results, strict=False))
-
-
-def _ok(result: str) -> bool:
-    return not result.startswith("Error")
-
-
-def describe(steps: Window) -> tuple[str, str]:
-    """The labeller: (task, replicate) naming what the successful steps did."""
-    clauses = []
-    for action, result in steps:
-        p = action.split()
-        if not _ok(result) or not p:
-            continue
-        if p[0] == "set" and len(p) == 3:
-            clauses.append(f"set {p[1]} to {p[2]}")
-        elif p[0] in ("delete", "get") and len(p) == 2:
-            clauses.append(f"{'read' if p[0] == 'get' else 'delete'} {p[1]}")
-        elif p[0] == "list":
-            clauses.append("list the store")
-    if not clauses:
-        return "Submit the store as it is.", "Replicate the following: submit the store."
-    text = ", then ".join(clauses)
-    return text[0].upper() + text[1:] + ".", f"Replicate the following: {text}."
-
-
-def _shown(clause: re.Match[str], steps: Window) -> bool:
-    """Whether a step of the window did what one instruction clause says, by its result."""
-    if clause[0].lower() == "list the store":
-        want = "list"
-    elif clause[1]:
-        want = f"set {clause[1]} {clause[2]}"
-    else:
-        want = f"delete {clause[3]}" if clause[3] else f"get {clause[4]}"
-    return any(a == want and _ok(r) for a, r in steps)
-
-
-def _wasted(steps: Window) -> list[str]:
-    seen: set[str] = set()  # reads since the last successful write
-    written: set[str] = set()
-    out = []
-    for a, r in steps:
-        p = a.split()
-        if not _ok(r) or not p:
-            continue
-        if p[0] in ("get", "list"):
-            if a in seen:
-                out.append(f"repeated read: {a}")
-            seen.add(a)
-        elif p[0] in ("set", "delete") and len(p) >= 2:
-            seen.clear()
-            if p[1] in written:
-                out.append(f"{'undo' if p[0] == 'delete' else 'overwrite'} of {p[1]}")
-            if p[0] == "set":
-                written.add(p[1])
-    return out
-
-
-def committee(instruction: str, steps: Window) -> dict[str, tuple[bool, str]]:
-    """The committee's verdict per criterion, with a reason (see COMMITTEE_CHECKS)."""
-    missing = [m[0] for m in _CLAUSE.finditer(instruction) if not _shown(m, steps)]
-    last_ok = bool(steps) and _ok(steps[-1][1])
-    bad = []
-    for n, (a, r) in enumerate(steps):
-        if _ok(r):
-            continue
-        key, later = [*a.split(), "", ""][1], steps[n + 1 :]
-        if not any(b.startswith(f"set {key} ") and _ok(s) for b, s in later):
-            bad.append(f"unrecovered error: {a}")
-        if later and later[0][0] == a:
-            bad.append(f"blind retry: {a}")
-    natural = bool(_CLAUSE.search(instruction))
-    waste = _wasted(steps)
-    return {
-        "achieves": (
-            last_ok and not missing,
-            f"not shown done: {', '.join(missing)}"
-            if missing
-            else ("every clause shown done" if last_ok else "the last step failed"),
-        ),
-        "coherent": (not bad, "; ".join(bad) or "errors are recovered"),
-        "natural": (
-            natural,
-            "asks for concrete changes" if natural else "asks for nothing concrete",
-        ),
-        "reasonable": (not waste, "; ".join(waste) or "no wasted steps"),
-    }
-
-
-def _prompt(req: ChatRequest) -> str:
-    return str(next(m["content"] for m in req.messages if m["role"] == "user"))
-
-
-def _label_handler(req: ChatRequest) -> str:
-    labels = []
-    for _, n, body in _BLOCK.findall(_prompt(req)):
-        task, replicate = describe(parse_window(body)[1])
-        labels.append({"window": int(n), "task": task, "replicate": replicate})
-    return json.dumps({"labels": labels})
-
-
-def _judge_handler(req: ChatRequest) -> str:
-    verdicts = []
-    for _, n, body in _BLOCK.findall(_prompt(req)):
-        crit = committee(*parse_window(body))
-        verdicts.append(
-            {"example": int(n), **{c: {"ok": ok, "reason": why} for c, (ok, why) in crit.items()}}
-        )
-    return json.dumps({"verdicts": verdicts})
-
-
-@register(COMMITTEE)
-def _committee_model(arg: str, config: Config) -> ScriptedModel:
-    handlers: dict[str, Handler] = {"backward": _label_handler, "judge": _judge_handler}
-    return ScriptedModel(handlers=handlers, name=COMMITTEE)
-
-
+HEADING = "Synthesis cost"
 # ------------------------------------------------------------------ part 1: cost --------------
 
 
@@ -469,69 +227,6 @@ def cost_lines(res: dict[str, Any], model: str) -> list[str]:
 
 LATENCY = 0.05
 REACT_ACTIONS = "list,set a 1,get a,submit"
-SPANS: list[tuple[float, float]] = []  # (start, end) of every backend call and env step/reset
-
-
-class TimedModel:
-    """`timed:SPEC`: the backend for SPEC, recording when each call is in flight."""
-
-    def __init__(self, inner: Model) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.capabilities: Capabilities = inner.capabilities
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        start = time.perf_counter()
-        try:
-            return await self.inner.complete(request)
-        finally:
-            SPANS.append((start, time.perf_counter()))
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-@register("timed")
-def _timed_model(arg: str, config: Config) -> TimedModel:
-    return TimedModel(make_model(arg, config))
-
-
-class DocsToyEnv(ToyEnv):
-    """The toy store with 70 documentation sections (70 chunks -> 210 proposed tasks), timed."""
-
-    def docs(self) -> list[Doc]:
-        return [
-            Doc(
-                env="toy",
-                source=f"toy-docs#{n}",
-                title=f"Key family {n}",
-                text=f"# Key family {n}\n\nKeys named `f{n}_NAME` hold settings of area {n}. Use "
-                f"`set f{n}_NAME VALUE` to store one, `get f{n}_NAME` to read it, `delete f{n}_NAME` "
-                "to remove it, `list` to see all keys, and `submit` when done.",
-            )
-            for n in range(70)
-        ]
-
-    def reset(self, task: Task, seed: int | None = None) -> tuple[str, dict[str, Any]]:
-        start = time.perf_counter()
-        try:
-            return super().reset(task, seed)
-        finally:
-            SPANS.append((start, time.perf_counter()))
-
-    def step(self, action: str) -> StepResult:
-        start = time.perf_counter()
-        try:
-            return super().step(action)
-        finally:
-            SPANS.append((start, time.perf_counter()))
-
-
-@register_env("synthbench-toy", "the toy store with 70 doc sections, timed (bench/synth_cost.py)")
-def _docs_toy(arg: str, config: Config) -> DocsToyEnv:
-    return DocsToyEnv()
-
-
 STAGE_RUNS = {
     "tasks": synth.run_tasks,
     "rollout": synth.run_rollout,
@@ -552,15 +247,10 @@ def covered(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "lbi.testing.fake_openai", "--latency", str(LATENCY)]
-    cmd += ["--array-items", "3", "--match-ids", "--react-actions", REACT_ACTIONS]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "PORT":
-        proc.kill()
-        raise RuntimeError(f"fake OpenAI server did not start: {line}")
-    return proc, f"http://127.0.0.1:{line[1]}/v1"
+    return start_fake_openai(
+        "--latency", str(LATENCY), "--array-items", "3", "--match-ids",
+        "--react-actions", REACT_ACTIONS,
+    )  # fmt: skip
 
 
 def import_seconds() -> float:
@@ -659,22 +349,12 @@ def overhead_lines(o: dict[str, Any], imports: float) -> list[str]:
 # ------------------------------------------------------------------------ report --------------
 
 
-def machine_line() -> str:
-    load = os.getloadavg()[0]
-    return (
-        f"`bench/synth_cost.py`, {datetime.date.today().isoformat()}: {platform.platform()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; 1-min load average "
-        f"{load:.2f} at start. The machine is shared with other engineers' CPU-heavy jobs, so "
-        "wall times are noisy; call and token counts are exact."
-    )
-
-
 async def main(args: argparse.Namespace) -> str:
+    """The section's body (under its `## HEADING`): part 1, then part 2."""
     progress.console.quiet = not args.progress
     lines = [
-        HEADING,
-        "",
-        machine_line(),
+        f"`bench/synth_cost.py`: {machine()}. The machine is shared with other engineers' "
+        "CPU-heavy jobs, so wall times are noisy; call and token counts are exact.",
         "",
         "### Calls per kept example: `all` vs the default",
         "",
@@ -706,19 +386,6 @@ async def main(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str) -> None:
-    """Replace only our section: from our heading to the next `## ` heading."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = text.find(HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        rest = text[end + 1 :] if end >= 0 else ""
-        text = text[:start] + section + ("\n" + rest if rest else "")
-    DOC.write_text(text)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="synthesis cost and overhead benchmark")
     parser.add_argument("--trajectories", type=int, default=12)
@@ -729,8 +396,8 @@ if __name__ == "__main__":
     parser.add_argument("--progress", action="store_true", help="show stage progress bars")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    section = asyncio.run(main(args))
-    print(section)
+    body = asyncio.run(main(args))
+    print(f"## {HEADING}\n\n{body}")
     if not args.no_write:
-        write_section(section)
-        print(f"wrote {DOC}")
+        write_section(HEADING, body)
+        print(f"wrote {RESULTS}")

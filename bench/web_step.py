@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -33,9 +33,11 @@ from lbi.envs.web.browser import (
 )
 from lbi.envs.web.miniwob import MiniwobEnv, benchmark_task, miniwob_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import machine, write_section
+
 TASK = "click-checkboxes"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADING = "## Web step latency"
+HEADING = "Web step latency"
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -121,11 +123,9 @@ def bench_browsergym(steps: int, episodes: int) -> dict[str, Any]:
 
 def write_docs(result: dict[str, Any]) -> None:
     ours, raw = result["ours"], result["browsergym"]
-    section = "\n".join(
+    body = "\n".join(
         [
-            HEADING,
-            "",
-            f"`python bench/web_step.py --steps {result['steps']}` — {result['date']}, {result['machine']}.",
+            f"`python bench/web_step.py --steps {result['steps']}` — {result['machine']}.",
             f"Task `miniwob.{TASK}`, the same click repeated; both sides on Debian Chromium {result['chromium']}.",
             f"Load average at the start: {result['load_avg']}"
             + (
@@ -145,15 +145,7 @@ def write_docs(result: dict[str, Any]) -> None:
             "",
         ]
     )
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    text = (
-        pattern.sub(lambda _: section + "\n", text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + section
-    )
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text)
+    write_section(HEADING, body)
 
 
 def main() -> None:
@@ -170,7 +162,7 @@ def main() -> None:
     ).stdout.split()
     result = {
         "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "machine": machine(),
         "chromium": version[1] if len(version) > 1 else "?",
         "load_avg": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
         "busy": os.getloadavg()[0] > (os.cpu_count() or 1),

@@ -11,6 +11,7 @@ from types import ModuleType
 from lbi.pipeline.backward import labels_schema
 from lbi.pipeline.tasks import tasks_schema
 from lbi.testing.fake_openai import example_for, react_answer
+from lbi.testing.synth_doubles import committee, describe
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "synth_cost.py"
 
@@ -27,7 +28,6 @@ def _bench() -> ModuleType:
 
 
 def test_committee_rejects_waste_and_unrecovered_errors() -> None:
-    b = _bench()
     clean = [("set a 1", "OK: a = 1"), ("get a", "a = 1")]
     recovered = [("get m", "Error: no key 'm'."), ("set m 2", "OK: m = 2")]
     unrecovered = [("delete z", "Error: no key 'z'."), ("set a 1", "OK: a = 1")]
@@ -40,12 +40,12 @@ def test_committee_rejects_waste_and_unrecovered_errors() -> None:
         (repeated, {"reasonable"}),
         (undo, {"reasonable"}),
     ]:
-        task, _ = b.describe(steps)
-        verdict = b.committee(task, steps)
+        task, _ = describe(steps)
+        verdict = committee(task, steps)
         assert {c for c, (ok, _) in verdict.items() if not ok} == failing, (steps, verdict)
     # An instruction that claims more than the window shows does not achieve it.
-    assert not b.committee("Set a to 1, then set b to 2.", clean)["achieves"][0]
-    assert not b.committee("Submit the store as it is.", clean)["natural"][0]
+    assert not committee("Set a to 1, then set b to 2.", clean)["achieves"][0]
+    assert not committee("Submit the store as it is.", clean)["natural"][0]
 
 
 def test_all_vs_default_on_the_same_trajectories(tmp_path: Path) -> None:

@@ -25,13 +25,13 @@ from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
 from lbi.envs.mcp_session import McpOptions, McpSession, observation, result_text, result_value
 from lbi.envs.tools import (
     DONE,
-    ToolActionError,
     describe_tool,
     format_tool_action,
     function_schema,
-    parse_tool_action,
+    open_step,
     split_markdown,
     tool_action_space,
+    tool_error,
 )
 from lbi.types import Doc, Task, content_id
 
@@ -169,43 +169,23 @@ class McpEnv:
         return obs, {"task_id": task.id}
 
     def step(self, action: str) -> StepResult:
-        if self._over:
-            return (
-                "Error: the episode is over; reset to start another.",
-                0.0,
-                True,
-                False,
-                {"error": True},
-            )
-        call = parse_tool_action(action)
-        if isinstance(call, ToolActionError):
-            return f"Error: {call}", 0.0, False, False, {"error": True}
+        call = open_step(action, self._over, "episode")
+        if isinstance(call, tuple):
+            return call
         if call.name == DONE:
             self._over = True
             reward, detail = self._score(str(call.arguments.get("answer", "")))
             return f"Episode finished. {detail}", reward, True, False, {"success": reward >= 1.0}
         if call.name not in self._tools:
             known = ", ".join([*self._tools, DONE])
-            return (
-                f"Error: unknown tool {call.name!r}. Available: {known}.",
-                0.0,
-                False,
-                False,
-                {"error": True},
-            )
+            return tool_error(f"Error: unknown tool {call.name!r}. Available: {known}.")
         try:
             result = self.session.call(call.name, call.arguments, self.options.timeout_s)
         except TimeoutError:
             msg = f"Error: tool {call.name} did not answer within {self.options.timeout_s:g}s."
-            return msg, 0.0, False, False, {"error": True, "timeout": True}
+            return tool_error(msg, timeout=True)
         except Exception as e:  # a dropped connection or protocol error is an observation too
-            return (
-                f"Error: calling {call.name} failed: {type(e).__name__}: {e}",
-                0.0,
-                False,
-                False,
-                {"error": True},
-            )
+            return tool_error(f"Error: calling {call.name} failed: {type(e).__name__}: {e}")
         return observation(result), 0.0, False, False, {"error": bool(result.is_error)}
 
     def _score(self, answer: str) -> tuple[float, str]:

@@ -34,12 +34,12 @@ from lbi.envs.tools import (
     DONE,
     RESPOND,
     BackgroundLoop,
-    ToolActionError,
     describe_tool,
     format_tool_action,
-    parse_tool_action,
+    open_step,
     split_markdown,
     tool_action_space,
+    tool_error,
 )
 from lbi.models.base import ChatRequest, Model
 from lbi.prompts import render
@@ -143,17 +143,9 @@ class Tau2Env:
         return f"User: {first}", {"task_id": task.id}
 
     def step(self, action: str) -> StepResult:
-        if self._over:
-            return (
-                "Error: the conversation is over; reset to start another.",
-                0.0,
-                True,
-                False,
-                {"error": True},
-            )
-        call = parse_tool_action(action)
-        if isinstance(call, ToolActionError):
-            return f"Error: {call}", 0.0, False, False, {"error": True}
+        call = open_step(action, self._over, "conversation")
+        if isinstance(call, tuple):
+            return call
         if call.name == DONE:
             return self._finish("The conversation is over.")
         if call.name == RESPOND:
@@ -162,13 +154,7 @@ class Tau2Env:
 
     def _respond(self, content: Any) -> StepResult:
         if not isinstance(content, str) or not content.strip():
-            return (
-                'Error: respond needs {"content": "<message to the customer>"}.',
-                0.0,
-                False,
-                False,
-                {"error": True},
-            )
+            return tool_error('Error: respond needs {"content": "<message to the customer>"}.')
         self._messages.append(AssistantMessage(role="assistant", content=content))
         reply = self._user_turn()
         if any(tok in reply for tok in STOP_TOKENS):
@@ -179,25 +165,13 @@ class Tau2Env:
         tool = self.domain.tools.get(name)
         if tool is None:
             known = ", ".join([*sorted(self.domain.tools), RESPOND, DONE])
-            return (
-                f"Error: unknown tool {name!r}. Available: {known}.",
-                0.0,
-                False,
-                False,
-                {"error": True},
-            )
+            return tool_error(f"Error: unknown tool {name!r}. Available: {known}.")
         try:
             tool.params.model_validate(args)
         except ValidationError as e:
             first = e.errors()[0]
             where = ".".join(map(str, first["loc"])) or "arguments"
-            return (
-                f"Error: bad arguments for {name}: {where}: {first['msg']}.",
-                0.0,
-                False,
-                False,
-                {"error": True},
-            )
+            return tool_error(f"Error: bad arguments for {name}: {where}: {first['msg']}.")
         call = ToolCall(
             id=f"call_{len(self._messages)}", name=name, arguments=args, requestor="assistant"
         )
@@ -206,13 +180,7 @@ class Tau2Env:
         try:
             result = self._env.get_response(call)  # tool exceptions come back as "Error: ..."
         except Exception as e:  # e.g. a result the package cannot serialise
-            return (
-                f"Error: {name} failed: {type(e).__name__}: {e}",
-                0.0,
-                False,
-                False,
-                {"error": True},
-            )
+            return tool_error(f"Error: {name} failed: {type(e).__name__}: {e}")
         self._messages += [AssistantMessage(role="assistant", tool_calls=[call]), result]
         return str(result.content), 0.0, False, False, {"error": bool(result.error)}
 

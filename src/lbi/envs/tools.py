@@ -22,7 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from lbi.envs.base import ActionSpace
+from lbi.envs.base import ActionSpace, StepResult
 
 T = TypeVar("T")
 
@@ -136,6 +136,20 @@ def parse_tool_action(action: str) -> ToolCall | ToolActionError:
             except ToolActionError as e:
                 return e
     return ToolActionError(f"no JSON object found in the action. {ACTION_FORMAT}")
+
+
+def tool_error(message: str, over: bool = False, **info: Any) -> StepResult:
+    """A step that did nothing but report `message` to the model (no reward)."""
+    return message, 0.0, over, False, {"error": True, **info}
+
+
+def open_step(action: str, over: bool, what: str) -> ToolCall | StepResult:
+    """What every tool env's `step` does first: refuse once the `what` (episode, conversation)
+    is over, then parse the action. A tuple back is the step's result, ready to return."""
+    if over:
+        return tool_error(f"Error: the {what} is over; reset to start another.", over=True)
+    call = parse_tool_action(action)
+    return tool_error(f"Error: {call}") if isinstance(call, ToolActionError) else call
 
 
 def tool_call_from_openai(tool_call: dict[str, Any]) -> str:
