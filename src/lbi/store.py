@@ -108,6 +108,15 @@ class RunStore:
             rows = self._conn.execute("SELECT id FROM records WHERE kind=?", (cls.kind,)).fetchall()
         return {r[0] for r in rows}
 
+    def fields(self, cls: type[Record], *names: str) -> list[tuple[Any, ...]]:
+        """Top-level fields of every record of a kind, without parsing whole records (fast counts)."""
+        cols = ", ".join(f"json_extract(data, '$.{n}')" for n in names)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {cols} FROM records WHERE kind=? ORDER BY seq", (cls.kind,)
+            ).fetchall()
+        return [tuple(r) for r in rows]
+
     def count(self, cls: type[Record]) -> int:
         with self._lock:
             return int(

@@ -63,8 +63,21 @@ def synth_tasks(ctx: RunContext) -> list[Task]:
     return kept[: cfg.max_tasks] if cfg.max_tasks else kept
 
 
+def _synth_task_ids(ctx: RunContext) -> set[str]:
+    return {tid for tid, origin in ctx.store.fields(Task, "id", "origin") if origin != "benchmark"}
+
+
+def count_synth_trajectories(ctx: RunContext) -> int:
+    ids = _synth_task_ids(ctx)
+    return sum(
+        1
+        for tid, v in ctx.store.fields(Trajectory, "task_id", "variant")
+        if tid in ids and v == "none"
+    )
+
+
 def synth_trajectories(ctx: RunContext) -> list[Trajectory]:
-    ids = {t.id for t in ctx.store.all(Task) if t.origin != "benchmark"}
+    ids = _synth_task_ids(ctx)
     return [t for t in ctx.store.all(Trajectory) if t.task_id in ids and t.variant == "none"]
 
 
@@ -148,7 +161,7 @@ async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str
 def stats(ctx: RunContext, decisions: list[filt.Decision] | None = None) -> dict[str, Any]:
     """The paper's Table 1 row plus spend per stage and calls per kept example."""
     chunk_ids = ctx.store.get_meta("chunks", []) or []
-    docs = len({d.id for d in ctx.store.all(Doc)} | set(chunk_ids))
+    docs = len(ctx.store.ids(Doc) | set(chunk_ids))
     if decisions is None:
         decisions = decide(ctx)
     kept = sum(d.kept for d in decisions)
@@ -162,7 +175,7 @@ def stats(ctx: RunContext, decisions: list[filt.Decision] | None = None) -> dict
     return {
         "docs": docs,
         "tasks": len(synth_tasks(ctx)) if ctx.store.count(Task) else 0,
-        "trajectories": len(synth_trajectories(ctx)),
+        "trajectories": count_synth_trajectories(ctx),
         "raw_examples": len(decisions),
         "kept_examples": kept,
         "policy": ctx.config.synth.backward_policy,
