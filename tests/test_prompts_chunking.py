@@ -119,3 +119,11 @@ def test_chunking_by_headings_within_limit() -> None:
     assert all(len(c.text) <= 400 for c in chunks)
     assert chunks[0].title == "A" and any(c.title.startswith("C") for c in chunks)
     assert "".join(c.text for c in chunks).count("gamma line") == 200
+
+
+def test_spread_takes_chunks_evenly() -> None:
+    from lbi.pipeline.tasks import spread
+
+    chunks = [Doc(env="toy", source=str(n), text=f"t{n}") for n in range(10)]
+    assert [d.source for d in spread(chunks, 3)] == ["0", "3", "6"]
+    assert spread(chunks, None) == chunks and spread(chunks, 20) == chunks

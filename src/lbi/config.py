@@ -89,7 +89,7 @@ class SynthConfig(_Section):
     temperature: float = 0.0
     samples: int = 1
     max_tasks: int | None = None
-    max_chunks: int | None = None  # only the first N doc chunks (a quick, cheap run)
+    max_chunks: int | None = None  # at most N doc chunks, spread evenly (a quick, cheap run)
     # all = the paper (every window, one call each); batched = rule-filtered windows up to
     # max_window steps, labelled `backward_batch` per call; boundaries = windows cut at errors.
     backward_policy: Literal["all", "batched", "boundaries"] = "batched"

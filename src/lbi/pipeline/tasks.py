@@ -54,6 +54,14 @@ MAX_TEXT = 240  # characters in one instruction or label: plenty for a real one
 STAGE = "tasks"
 
 
+def spread(chunks: list[Doc], n: int | None) -> list[Doc]:
+    """At most n chunks taken evenly across the documentation (not just its first pages)."""
+    if n is None or n >= len(chunks):
+        return chunks
+    step = len(chunks) / max(1, n)
+    return [chunks[int(k * step)] for k in range(n)]
+
+
 def parse_tasks(value: Any, k: int) -> list[str]:
     """The instructions from a `{"tasks": [...]}` answer: stripped, non-empty, at most k."""
     items = value.get("tasks", []) if isinstance(value, dict) else []
@@ -82,7 +90,7 @@ def _request(kind: str, prompt: str, k: int, meta: dict[str, Any]) -> ChatReques
 
 async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     cfg = ctx.config.synth
-    chunks = chunk_docs(env.docs(), cfg.chunk_tokens)[: cfg.max_chunks]
+    chunks = spread(chunk_docs(env.docs(), cfg.chunk_tokens), cfg.max_chunks)
     ctx.store.set_meta("chunks", [c.id for c in chunks])
     done = ctx.store.marked(STAGE)
     todo = [c for c in chunks if c.id not in done]
