@@ -170,3 +170,24 @@ def test_html_renders_table_and_chart_in_chromium(report: ReportPaths) -> None:
     complete, width, height = natural
     assert complete and width > 0 and height > 0
     assert grid_cells == 9 * (23 + 1)
+
+
+def test_report_when_every_variant_scores_zero_on_three_tasks(tmp_path: Path) -> None:
+    """Wilson's lower bound comes out a hair above 0 at 0/3: the chart must still draw."""
+    results = [
+        EvalResult(
+            suite="mcp",
+            variant=v,
+            task_id=f"t{t}",
+            model="m",
+            seed=0,
+            success=False,
+            reward=0.0,
+            steps=3,
+        )
+        for v in ("none", "both", "floor:constant")
+        for t in range(3)
+    ]
+    meta = ReportMeta(run_name="r", env="mcp", suite="mcp", model="m", temperature=0.0, seeds=1)
+    paths = write_report(tmp_path, results, meta)
+    assert paths.chart.stat().st_size > 0 and "none" in paths.markdown.read_text()

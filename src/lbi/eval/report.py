@@ -174,9 +174,10 @@ def success_chart(
     ax = fig.add_subplot()
     xs = range(len(bars))
     heights = [100 * s.success_rate for s in bars]
+    # Clamped at 0: the interval can sit a rounding error past the rate at 0% or 100%.
     err = [
-        [h - 100 * s.ci_low for h, s in zip(heights, bars, strict=True)],
-        [100 * s.ci_high - h for h, s in zip(heights, bars, strict=True)],
+        [max(0.0, h - 100 * s.ci_low) for h, s in zip(heights, bars, strict=True)],
+        [max(0.0, 100 * s.ci_high - h) for h, s in zip(heights, bars, strict=True)],
     ]
     colors = ["#7f7f7f" if s.variant == BASELINE else "#1f77b4" for s in bars]
     ax.bar(xs, heights, yerr=err, capsize=4, color=colors, edgecolor="black", linewidth=0.5)

@@ -82,6 +82,7 @@ def miniwob_docs(env: str, tasks: list[str], space: ActionSpace) -> list[Doc]:
             source=f"miniwob/{fam}",
             title=f"MiniWoB {fam}",
             text=_family_text(fam, members),
+            setup={"task": sorted(members)[0]},  # tasks written from this doc start here
         )
         for fam, members in sorted(families.items())
     ]
