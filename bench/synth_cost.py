@@ -288,12 +288,15 @@ async def overhead(root: Path, base_url: str, tasks: int = 200) -> dict[str, Any
     marks = [("setup", t0)]
     try:
         # What `lbi synth` runs (synth.run_all), stage by stage so the gaps can be attributed.
+        decisions = None
         for stage, run in STAGE_RUNS.items():
             marks.append((stage, time.perf_counter()))
-            await run(ctx)
+            out = await run(ctx)
+            if stage == "filter":
+                decisions = out  # as synth.run_all does: stats reuse the filter's decisions
             ctx.save_accounting()
         marks.append(("stats + close", time.perf_counter()))
-        stats = synth.stats(ctx)
+        stats = synth.stats(ctx, decisions)
     finally:
         await ctx.aclose()
     t1 = time.perf_counter()
