@@ -98,6 +98,8 @@ class McpSession:
         except BaseException as e:
             detail = self._log_tail()
             self.close()
+            while isinstance(e, BaseExceptionGroup) and len(e.exceptions) == 1:
+                e = e.exceptions[0]  # anyio wraps the real cause (e.g. connection refused)
             reason = "timed out" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
             raise EnvError(
                 f"could not connect to MCP server {self.target!r} ({reason}){detail}"
