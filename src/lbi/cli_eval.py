@@ -16,6 +16,7 @@ from lbi.cli import (
     _arun,
     _config,
     app,
+    err,
     friendly,
     index_app,
     out,
@@ -123,6 +124,12 @@ def eval_(
     indexes = {
         kind: build_index(ctx, kind) for kind in {INDEX_FOR[v] for v in chosen if v in INDEX_FOR}
     }
+    for v in chosen:
+        if v in INDEX_FOR and not len(indexes[INDEX_FOR[v]]):
+            err.print(
+                f"[yellow]warning:[/] variant {v} has nothing to retrieve (the run's "
+                f"{INDEX_FOR[v]} index is empty): it will behave like `none`"
+            )
 
     async def go():  # type: ignore[no-untyped-def]
         try:
