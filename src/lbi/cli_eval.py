@@ -179,6 +179,18 @@ def report(
         "temperature": ctx.config.eval.temperature if seeds > 1 else 0.0,
         "seeds": seeds,
     }
-    paths = write_report(ctx.dir / "report", results, ReportMeta(**meta))
+    # The overlap between the evaluated benchmark tasks (stored by `lbi eval`) and the dataset.
+    from lbi.eval.contamination import overlap_report
+    from lbi.pipeline.synth import current_examples
+    from lbi.types import Example, Task
+
+    evaluated = {r.task_id for r in results}
+    tasks = ctx.store.all(Task)
+    bench = [t for t in tasks if t.origin == "benchmark" and t.id in evaluated]
+    data: list[Example | Task] = [*current_examples(ctx)]
+    data += [t for t in tasks if t.origin != "benchmark"]
+    paths = write_report(
+        ctx.dir / "report", results, ReportMeta(**meta), contamination=overlap_report(bench, data)
+    )
     ctx.store.close()
     print(paths.html)
