@@ -4,7 +4,7 @@
 answer, served from its own process so it does not share an event loop with the client). The
 ideal wall time is calls * latency / concurrency = 1.5625 s; the door's target is <= 1.15x.
 The bare `openai.AsyncOpenAI` client with default settings runs the same load in the same run,
-for comparison. Then the cost of a cache hit through the door (target < 1 ms), over 10k hits.
+for comparison, and so does the door over its `sdk` transport (the SDK's `client.post`). Then the cost of a cache hit through the door (target < 1 ms), over 10k hits.
 
     .venv/bin/python bench/model_door.py [--calls 1000] [--rounds 3]
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import math
 import statistics
 import subprocess
@@ -24,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import openai
 
 from lbi.config import Config
@@ -38,6 +40,10 @@ from _report import RESULTS, machine, start_fake_openai, write_section
 LATENCY = 0.05
 CONCURRENCY = 32
 HEADING = "Model door"
+
+
+def server_loop() -> str:
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
@@ -86,20 +92,26 @@ async def sleep_round(tag: str, calls: int) -> float:
     return wall
 
 
-def make_config(base_url: str, cache_dir: str) -> Config:
+def make_config(base_url: str, cache_dir: str, transport: str = "aiohttp") -> Config:
     return Config.model_validate(
         {
-            "models": {"openai": {"base_url": base_url, "api_key_env": "LBI_BENCH_NO_KEY"}},
+            "models": {
+                "openai": {
+                    "base_url": base_url,
+                    "api_key_env": "LBI_BENCH_NO_KEY",
+                    "transport": transport,
+                }
+            },
             "door": {"concurrency": CONCURRENCY},
             "cache": {"path": str(Path(cache_dir) / "llm.sqlite")},
         }
     )
 
 
-async def door_round(base_url: str, tag: str, calls: int) -> float:
+async def door_round(base_url: str, tag: str, calls: int, transport: str = "aiohttp") -> float:
     """A cold run: every call misses the (fresh) cache, goes to the server and is stored."""
     with tempfile.TemporaryDirectory() as tmp:
-        door = open_door("openai:bench", make_config(base_url, tmp))
+        door = open_door("openai:bench", make_config(base_url, tmp, transport))
         await timed(door.chat, requests(f"warm-{tag}", CONCURRENCY * 2))
         wall = await timed(door.chat, requests(tag, calls))
         await door.aclose()
@@ -158,8 +170,8 @@ async def main(calls: int, rounds: int, hits: int) -> str:
     where = machine()
     proc, base_url = start_server()
     try:
-        door_walls, bare_walls, sleep_walls = [], [], []
-        door_cpu = bare_cpu = 0.0
+        door_walls, bare_walls, sleep_walls, sdk_walls = [], [], [], []
+        door_cpu = bare_cpu = sdk_cpu = 0.0
         for n in range(rounds):  # interleaved, so background load hits both sides alike
             CPU[0] = 0.0
             door_walls.append(await door_round(base_url, f"door{n}", calls))
@@ -167,24 +179,30 @@ async def main(calls: int, rounds: int, hits: int) -> str:
             CPU[0] = 0.0
             bare_walls.append(await bare_round(base_url, f"bare{n}", calls))
             bare_cpu += CPU[0]
+            CPU[0] = 0.0
+            sdk_walls.append(await door_round(base_url, f"sdk{n}", calls, "sdk"))
+            sdk_cpu += CPU[0]
             sleep_walls.append(await sleep_round(f"sleep{n}", calls))
             print(
                 f"round {n}: door {door_walls[-1]:.3f}s  bare openai {bare_walls[-1]:.3f}s  "
+                f"door over the SDK {sdk_walls[-1]:.3f}s  "
                 f"door over sleep backend {sleep_walls[-1]:.3f}s"
             )
         # client CPU per call (warm-up calls included in the count)
         per_call = rounds * (calls + 2 * CONCURRENCY)
         door_cpu_ms, bare_cpu_ms = door_cpu / per_call * 1000, bare_cpu / per_call * 1000
+        sdk_cpu_ms = sdk_cpu / per_call * 1000
         door_hits, get_hits = await hit_costs(base_url, hits)
     finally:
         proc.terminate()
         proc.wait(10)
     d_med, b_med = statistics.median(door_walls), statistics.median(bare_walls)
-    s_med = statistics.median(sleep_walls)
+    s_med, k_med = statistics.median(sleep_walls), statistics.median(sdk_walls)
     ms = 1000.0
     lines = [
-        f"`bench/model_door.py`: {where}; openai {openai.__version__} (the machine is shared, "
-        "so figures are noisy).",
+        f"`bench/model_door.py`: {where}; openai {openai.__version__}, aiohttp "
+        f"{aiohttp.__version__}; the fake server's event loop: {server_loop()} (the machine is "
+        "shared, so figures are noisy).",
         "",
         f"{calls} calls at concurrency {CONCURRENCY} against the fake OpenAI server "
         f"(127.0.0.1, own process, {LATENCY * ms:.0f} ms per answer); "
@@ -196,8 +214,12 @@ async def main(calls: int, rounds: int, hits: int) -> str:
         "",
         "| client | wall s | ratio to ideal | client CPU ms/call | target |",
         "|---|---|---|---|---|",
-        f"| lbi door (`openai:` backend, cold cache: every call stored) | {d_med:.3f} ({min(door_walls):.3f}) "
+        f"| lbi door (`openai:` backend, default `aiohttp` transport, cold cache: every call "
+        f"stored) | {d_med:.3f} ({min(door_walls):.3f}) "
         f"| {d_med / ideal:.3f}x ({min(door_walls) / ideal:.3f}x) | {door_cpu_ms:.2f} | <= 1.15x |",
+        f"| lbi door, `models.openai.transport=sdk` (the SDK's `client.post`) | {k_med:.3f} "
+        f"({min(sdk_walls):.3f}) | {k_med / ideal:.3f}x ({min(sdk_walls) / ideal:.3f}x) "
+        f"| {sdk_cpu_ms:.2f} | — |",
         f"| bare `openai.AsyncOpenAI`, default settings, `chat.completions.create` | {b_med:.3f} "
         f"({min(bare_walls):.3f}) | {b_med / ideal:.3f}x ({min(bare_walls) / ideal:.3f}x) "
         f"| {bare_cpu_ms:.2f} | — |",
@@ -228,7 +250,7 @@ async def main(calls: int, rounds: int, hits: int) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="model door overhead benchmark")
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--hits", type=int, default=10_000)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()

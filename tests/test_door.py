@@ -113,6 +113,29 @@ def test_cache_survives_reopen_and_shares_between_connections(tmp_path: Path) ->
         assert len(three) == 1 and "k" in three
 
 
+def test_answers_put_in_one_loop_turn_are_written_together_on_the_next(tmp_path: Path) -> None:
+    from lbi.models.base import ChatResponse
+
+    path = tmp_path / "c.sqlite"
+    cache, reader = CallCache(path), CallCache(path)  # the reader: another process's view
+
+    async def go() -> None:
+        for i in range(5):
+            cache.put(f"k{i}", ChatResponse(text=str(i)))
+        assert cache.get("k4") is not None  # this process sees an answer at once
+        assert reader.get("k0") is None  # the file gets them on the next turn, in one commit
+        await asyncio.sleep(0)
+        got = [reader.get(f"k{i}") for i in range(5)]
+        assert [g.text if g else None for g in got] == ["0", "1", "2", "3", "4"]
+        cache.put("last", ChatResponse(text="z"))  # the loop ends before its turn comes
+
+    asyncio.run(go())
+    cache.close()  # close writes whatever is still pending
+    hit = reader.get("last")
+    assert hit is not None and hit.text == "z"
+    reader.close()
+
+
 _WRITER = """
 import sys
 from lbi.models.base import ChatResponse

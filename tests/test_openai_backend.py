@@ -18,12 +18,20 @@ from lbi.models.registry import make_model
 from lbi.testing.fake_openai import FakeOpenAIServer
 
 KEY_ENV = "LBI_TEST_OPENAI_KEY"
+TRANSPORT = {"name": "aiohttp"}  # set per test by the `transport` fixture
 
 
 @pytest.fixture
 def srv() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(retry_after=0.02) as server:
         yield server
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "sdk"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both transports: they must fail, retry and parse alike."""
+    monkeypatch.setitem(TRANSPORT, "name", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +42,13 @@ def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def config(srv: FakeOpenAIServer, **door: Any) -> Config:
     return Config.model_validate(
         {
-            "models": {"openai": {"base_url": srv.base_url, "api_key_env": KEY_ENV}},
+            "models": {
+                "openai": {
+                    "base_url": srv.base_url,
+                    "api_key_env": KEY_ENV,
+                    "transport": TRANSPORT["name"],
+                }
+            },
             "cache": {"enabled": False},
             "door": {"backoff_base_s": 0.001, "backoff_max_s": 0.5, "timeout_s": 0.5, **door},
         }
@@ -187,3 +201,19 @@ def test_usage_and_text_are_parsed(srv: FakeOpenAIServer) -> None:
     response = with_door(config(srv), lambda d: d.chat(ask("count my tokens please")))
     assert response.prompt_tokens == len("count my tokens please") // 4 + 1
     assert response.completion_tokens > 0 and response.latency_s > 0 and not response.cached
+
+
+def test_unreachable_endpoint_is_a_connection_failure() -> None:
+    with FakeOpenAIServer() as gone:
+        url = gone.base_url
+    cfg = Config.model_validate(
+        {
+            "models": {
+                "openai": {"base_url": url, "api_key_env": KEY_ENV, "transport": TRANSPORT["name"]}
+            },
+            "cache": {"enabled": False},
+            "door": {"backoff_base_s": 0.001, "max_retries": 1, "timeout_s": 2},
+        }
+    )
+    with pytest.raises(ModelError, match=r"connection to http://127\.0\.0\.1:\d+/v1 failed"):
+        with_door(cfg, lambda d: d.chat(ask("x")))

@@ -36,6 +36,8 @@ class OpenAIModelConfig(_Section):
     server: Literal["generic", "llama.cpp"] = (
         "generic"  # llama.cpp servers also take a GBNF grammar
     )
+    # aiohttp: one lean JSON POST per call; sdk: the official openai SDK (see openai_backend)
+    transport: Literal["aiohttp", "sdk"] = "aiohttp"
 
 
 class ModelsConfig(_Section):

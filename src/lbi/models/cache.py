@@ -2,9 +2,15 @@
 
 Why SQLite in WAL mode: many doors (one per model) and several processes (parallel runs, a
 resumed run next to a finished one) read and write the same file; WAL lets readers and one
-writer proceed together, and every `put` is its own transaction, so a process killed at any
-moment leaves either the old or the new row, never a torn file. A dict in front of the file
-makes a repeated hit cost a hash lookup instead of a query.
+writer proceed together, and every write is a transaction, so a process killed at any moment
+leaves either the old or the new rows, never a torn file. A dict in front of the file makes a
+repeated hit cost a hash lookup instead of a query.
+
+Group commit: inside an event loop, `put` keeps the answer in memory at once (so hits and
+single-flight see it) and the answers that arrive in the same loop turn are written in one
+transaction on the next turn. One commit per answer cost ~0.1 ms of CPU each, which at
+concurrency 32 on two cores is a tenth of the door's budget. A kill between an answer and that
+next turn loses the answer, exactly as a kill between the answer and a direct write would.
 
 The cache stores only answers (`ChatResponse.to_json()`) under a sha256 key. Requests never
 carry API keys (backends read them from the environment), so no secret can reach the file.
@@ -12,6 +18,7 @@ carry API keys (backends read them from the environment), so no secret can reach
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -73,6 +80,9 @@ class CallCache:
         # last few commits (never corrupt), and a lost cache row only costs a repeated call.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(_SCHEMA)
+        self._pending: list[tuple[str, str, str, float]] = []
+        self._flush_scheduled = False
+        self._flush_error: sqlite3.Error | None = None
 
     def get(self, key: str) -> ChatResponse | None:
         data = self._memory.get(key)
@@ -90,25 +100,65 @@ class CallCache:
         return response
 
     def put(self, key: str, response: ChatResponse, model: str = "") -> None:
+        if self._flush_error is not None:  # a scheduled write failed: say so to the writer
+            error, self._flush_error = self._flush_error, None
+            raise error
         data = response.to_json()
         blob = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO calls (key, model, response, created) VALUES (?, ?, ?, ?)",
-                (key, model, blob, time.time()),
-            )
         self._remember(key, data)
+        with self._lock:
+            self._pending.append((key, model, blob, time.time()))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: write now
+            self.flush()
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self.flush()
+        except sqlite3.Error as e:  # raised by the next put (or close), not lost in the loop
+            self._flush_error = e
+
+    def flush(self) -> None:
+        """Write every pending answer in one transaction."""
+        with self._lock:
+            if not self._pending:
+                return
+            rows, self._pending = self._pending, []
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO calls (key, model, response, created) "
+                    "VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                self._pending[:0] = rows  # kept for the next attempt
+                raise
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
 
     def __len__(self) -> int:
+        self.flush()
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._conn.close()
+        if self._flush_error is not None:
+            error, self._flush_error = self._flush_error, None
+            raise error
 
     def _remember(self, key: str, data: dict[str, Any]) -> None:
         if len(self._memory) >= self._memory_items:

@@ -4,12 +4,11 @@ The backend does one thing: turn a `ChatRequest` into one HTTP call and the answ
 `ChatResponse`, mapping every failure to `TransientModelError` (worth a retry) or `ModelError`
 (not). Retries, timeouts and limits are the door's job, so the SDK's own retries are off.
 
-Why `client.post(...)` and not `client.chat.completions.create(...)`: `create` walks every
-message through the SDK's typed-params transform and builds pydantic models for the answer,
-which costs over a millisecond of CPU per call; at concurrency 32 on two cores that alone
-pushes the door well past its overhead target. `post` is the SDK's documented path for raw
-requests and keeps its auth, headers and status-to-exception mapping. The aiohttp transport
-is used when aiohttp is installed (it costs a fraction of httpx's CPU per request).
+Two transports (`models.openai.transport`): `aiohttp` (default), one lean JSON POST per call
+(`lbi.models.http_post`, ~0.2 ms of client CPU per call), and `sdk`, the official `openai`
+SDK's `client.post` (its auth, headers and exception types, ~0.8 ms per call; why the
+default is not the SDK is measured in `bench/model_door.py`). Both map failures the same
+way: by HTTP status, or as a connection failure.
 
 The API key is read from the environment variable the config names and never leaves the
 client: every message built here names the variable, and is scrubbed of the key regardless.
@@ -27,6 +26,7 @@ from urllib.parse import urlparse
 import openai
 
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError, TransientModelError
+from lbi.models.http_post import ConnectionFailed, HTTPStatus, JSONPoster
 from lbi.models.registry import register
 
 try:  # openai >= 3 ships on httpx2; older releases on httpx
@@ -65,8 +65,7 @@ def _http_client(cfg: OpenAIModelConfig) -> httpx.AsyncClient:
         return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
 
 
-def _retry_after(response: Any) -> float | None:
-    headers = getattr(response, "headers", None) or {}
+def _retry_after(headers: Any) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
@@ -114,12 +113,23 @@ class OpenAIModel:
             json_schema=True, grammar=self.llama_cpp, tools=True, seed=True
         )
         self._key = resolve_api_key(cfg)
-        self._client = openai.AsyncOpenAI(
-            api_key=self._key,
-            base_url=cfg.base_url,
-            max_retries=0,  # the door retries, with jitter and a budget check
-            http_client=_http_client(cfg),
-        )
+        self.transport = getattr(cfg, "transport", "aiohttp")
+        self._client: openai.AsyncOpenAI | None = None
+        self._poster: JSONPoster | None = None
+        if self.transport == "sdk":
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key,
+                base_url=cfg.base_url,
+                max_retries=0,  # the door retries, with jitter and a budget check
+                http_client=_http_client(cfg),
+            )
+        else:
+            self._poster = JSONPoster(
+                cfg.base_url,
+                self._key,
+                timeout_s=cfg.timeout_s,
+                max_connections=cfg.max_connections,
+            )
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -144,17 +154,36 @@ class OpenAIModel:
         return body
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        body = self.body(request)
         try:
-            raw = await self._client.post(
-                "/chat/completions", cast_to=httpx.Response, body=self.body(request)
+            if self._poster is not None:
+                content = await self._poster.post("/chat/completions", body)
+            else:
+                content = await self._sdk_post(body)
+        except HTTPStatus as e:
+            error = self._status_error(e.status, e.headers, e.message())
+        except ConnectionFailed as e:
+            error = TransientModelError(
+                f"connection to {self.base_url} failed: {self._scrub(str(e))}"
             )
-        except openai.APIError as e:
-            error = self._map_error(e)
         else:
-            return self._parse(raw.content)
-        # Raised outside the except block so the SDK error (whose request carries the
-        # Authorization header) is not even kept as __context__.
+            return self._parse(content)
+        # Raised outside the except block so no transport exception (an SDK error's request
+        # carries the Authorization header) is even kept as __context__.
         raise error
+
+    async def _sdk_post(self, body: dict[str, Any]) -> bytes:
+        """The SDK transport, with its exceptions turned into the transport-neutral ones."""
+        assert self._client is not None
+        try:
+            raw = await self._client.post("/chat/completions", cast_to=httpx.Response, body=body)
+        except openai.APIStatusError as e:
+            raise HTTPStatus(e.status_code, dict(e.response.headers), e.message) from None
+        except openai.APIConnectionError as e:  # includes APITimeoutError
+            raise ConnectionFailed(self._root_cause(e)) from None
+        except openai.APIError as e:
+            raise ConnectionFailed(f"malformed answer ({type(e).__name__})") from None
+        return raw.content
 
     def _parse(self, content: bytes) -> ChatResponse:
         try:
@@ -174,28 +203,22 @@ class OpenAIModel:
                 f"malformed answer from {self.base_url} (not a chat completion JSON body)"
             ) from None
 
-    def _map_error(self, e: openai.APIError) -> ModelError:
+    def _status_error(self, status: int, headers: Any, message: str) -> ModelError:
         where = self.base_url
-        if isinstance(e, openai.RateLimitError):
-            return TransientModelError(f"rate limited (429) by {where}", _retry_after(e.response))
-        if isinstance(e, openai.AuthenticationError | openai.PermissionDeniedError):
-            return ModelError(
-                f"{where} rejected the API key from ${self.key_env} ({e.status_code})"
-            )
-        if isinstance(e, openai.NotFoundError):
+        if status == 429:
+            return TransientModelError(f"rate limited (429) by {where}", _retry_after(headers))
+        if status in (401, 403):
+            return ModelError(f"{where} rejected the API key from ${self.key_env} ({status})")
+        if status == 404:
             return ModelError(
                 f"unknown model {self.model!r} at {where} (404; check the name and base_url)"
             )
-        if isinstance(e, openai.InternalServerError):
-            return TransientModelError(f"server error ({e.status_code}) from {where}")
-        if isinstance(e, openai.APIConnectionError):  # includes APITimeoutError
-            return TransientModelError(f"connection to {where} failed: {self._root_cause(e)}")
-        if isinstance(e, openai.APIStatusError):
-            if e.status_code in (408, 409, 425):
-                return TransientModelError(f"server asked to retry ({e.status_code}) from {where}")
-            detail = self._scrub(e.message)[:200]
-            return ModelError(f"{where} rejected the request ({e.status_code}): {detail}")
-        return TransientModelError(f"malformed answer from {where} ({type(e).__name__})")
+        if status >= 500:
+            return TransientModelError(f"server error ({status}) from {where}")
+        if status in (408, 409, 425):
+            return TransientModelError(f"server asked to retry ({status}) from {where}")
+        detail = self._scrub(message)[:200]
+        return ModelError(f"{where} rejected the request ({status}): {detail}")
 
     def _root_cause(self, e: BaseException) -> str:
         """The innermost cause says what happened ("Server disconnected", "Connect call
@@ -211,7 +234,10 @@ class OpenAIModel:
         return text
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()
+        if self._poster is not None:
+            await self._poster.aclose()
 
 
 @register("openai")
