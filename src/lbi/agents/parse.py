@@ -66,9 +66,13 @@ def react_grammar(action_rule: str) -> str:
     next word (" SELECT") and small models like a line break after a label; forcing exactly
     "ACTION: " pushed SmolLM2 onto unlikely tokens ("REASON: 1 / ACTION: ALTER 1.0.1...")
     where the free choice gave a sentence of reasoning (measured).
+
+    The answer may end with a line break, and then it is over: an action rule that runs to the
+    end of the line (SQL, typed text) otherwise leaves no way to finish but the end-of-text
+    token, and a model that would have ended the line keeps writing until `max_tokens`.
     """
     return (
-        'root ::= "REASON:" [ \\n]{0,2} reason "\\nACTION:" [ \\n]{0,2} action\n'
+        'root ::= "REASON:" [ \\n]{0,2} reason "\\nACTION:" [ \\n]{0,2} action "\\n"?\n'
         "reason ::= [^\\n]{1,200}\n"
         f"action ::= {action_rule}\n"
     )

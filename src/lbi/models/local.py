@@ -8,6 +8,9 @@ OpenAI-format dicts and blocks, so calls go to a worker pool with one thread per
 (`models.local.max_parallel`): more concurrent calls than slots only thrash the CPU.
 The loaded model is cached per process, keyed by path and load parameters.
 
+`models.local.n_ctx` is the context of each slot; `max_parallel` slots keep their own prompt
+caches, so interleaved episodes do not evict each other's prefixes.
+
 `models.local.threads`: llama.cpp's worker threads spin at a barrier, so when another process
 holds a core, 2 threads on a 2-core machine ran 10-50x slower than 1 thread (measured).
 """
@@ -101,7 +104,7 @@ def _load(key: LoadKey) -> Any:
         raise ModelError(f"the local model needs xllamacpp; run `{XLLAMACPP_INSTALL}`") from None
     params = xllamacpp.CommonParams()
     params.model.path = key.path
-    params.n_ctx = key.n_ctx  # llama.cpp splits it evenly across the slots
+    params.n_ctx = key.n_ctx * key.parallel  # llama.cpp splits it evenly across the slots
     params.n_parallel = key.parallel
     params.cpuparams.n_threads = key.threads
     params.cpuparams_batch.n_threads = key.threads
