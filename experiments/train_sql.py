@@ -1,13 +1,15 @@
 """Before/after training on `sql` (the paper's Table 3, at the scale a 2-core CPU allows).
 
-1. synthesize a dataset for the `sql` environment with the embedded model;
+1. synthesize a dataset for the `sql` environment with the embedded model (the full-size
+   defaults, as `lbi synth --env sql --model local` runs them; `--tasks N` for a quick run
+   on N tasks with 4-step episodes);
 2. LoRA-train SmolLM2-135M on its kept examples (CPU overrides of the paper's GPU defaults,
    printed below);
 3. export the untrained base at the same precision (f16 GGUF) and evaluate base and trained
    model with the same harness, runtime, seeds and suite (`spider-dev-23`, variant `none`);
 4. write the figures, as measured, to docs/benchmarks.md ("Training (sql)").
 
-Usage: python experiments/train_sql.py [--tasks 16] [--seeds 1]
+Usage: python experiments/train_sql.py [--tasks N] [--seeds 1]
 """
 
 from __future__ import annotations
@@ -46,21 +48,18 @@ def success(run: str, variant: str = "none") -> tuple[float, int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", type=int, default=16)
+    ap.add_argument("--tasks", type=int, default=None, help="a quick run on N tasks")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--run", default="train-sql")
     a = ap.parse_args()
     started, where = time.time(), machine()
-    synth = [
-        "--set",
-        f"synth.max_tasks={a.tasks}",
-        "--set",
-        "synth.max_steps=4",
-        "--set",
-        "synth.max_window=4",
-        "--set",
-        "synth.max_chunks=12",
-    ]
+    synth: list[str] = []
+    if a.tasks:
+        synth = [
+            *("--set", f"synth.max_tasks={a.tasks}"),
+            *("--set", "synth.max_steps=4", "--set", "synth.max_window=4"),
+            *("--set", "synth.max_chunks=12"),
+        ]
     lbi("synth", "--env", "sql", "--model", "local", "--run", a.run, *synth)
     stats = lbi("stats", a.run)
     train_opts = [
@@ -100,8 +99,10 @@ def main() -> None:
             str(a.seeds),
         )
         scores[side] = success(run)
-    body = f"""Machine: {where}. Script: `python experiments/train_sql.py --tasks {a.tasks} --seeds {a.seeds}`
-(total {time.time() - started:.0f} s). Data: `lbi synth --env sql --model local` with {" ".join(synth)}.
+    how = f"--tasks {a.tasks} " if a.tasks else ""
+    settings = f"with {' '.join(synth)}" if synth else "(the full-size defaults)"
+    body = f"""Machine: {where}. Script: `python experiments/train_sql.py {how}--seeds {a.seeds}`
+(total {time.time() - started:.0f} s). Data: `lbi synth --env sql --model local` {settings}.
 
 ```
 {stats.strip()}

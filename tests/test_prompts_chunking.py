@@ -75,6 +75,26 @@ def test_parsers_on_malformed_and_adversarial_answers() -> None:
         2: {"task": "t2", "replicate": "Replicate the following: did x"},
         1: {"task": "t1", "replicate": ""},
     }
+    # Labels that say nothing, and task labels in the replicate style, are left out.
+    empty = parse_labels(
+        {
+            "labels": [
+                {
+                    "window": 1,
+                    "task": "Replicate the following:",
+                    "replicate": "Replicate the following: ...",
+                },
+                {
+                    "window": 2,
+                    "task": " . ",
+                    "replicate": "replicate the following: read the pets table",
+                },
+                {"window": 3, "task": "Replicate the following: count pets", "replicate": "-"},
+            ]
+        },
+        3,
+    )
+    assert empty == {2: {"task": "", "replicate": "replicate the following: read the pets table"}}
     step = Step(index=0, observation="o", action="a", next_observation="n")
     exs = [
         Example(

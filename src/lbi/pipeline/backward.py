@@ -60,8 +60,23 @@ def render_window(traj: Trajectory, i: int, j: int, obs_chars: int = 800) -> str
     ).split("\n", 1)[1]
 
 
+def _says_something(text: str) -> bool:
+    """A label must describe something: "Replicate the following:" alone, or punctuation, is
+    no instruction, and an example built on it teaches nothing (seen from a small model)."""
+    rest = text[len(REPLICATE_PREFIX.strip()) :] if _is_replicate(text) else text
+    return any(ch.isalnum() for ch in rest)
+
+
+def _is_replicate(text: str) -> bool:
+    return text.lower().startswith(REPLICATE_PREFIX.lower().strip())
+
+
 def parse_labels(value: Any, count: int) -> dict[int, dict[str, str]]:
-    """Window number (1-based) -> {"task", "replicate"}; missing or empty labels are left out."""
+    """Window number (1-based) -> {"task", "replicate"}; missing or empty labels are left out.
+
+    A "task" label written in the replicate style is not a task instruction: it is dropped,
+    so the two styles stay what they claim to be.
+    """
     out: dict[int, dict[str, str]] = {}
     items = value.get("labels", []) if isinstance(value, dict) else []
     for n, item in enumerate(items):
@@ -71,9 +86,11 @@ def parse_labels(value: Any, count: int) -> dict[int, dict[str, str]]:
         w = int(w) if isinstance(w, int | float | str) and str(w).strip().isdigit() else n + 1
         task = " ".join(str(item.get("task") or "").split())
         rep = " ".join(str(item.get("replicate") or "").split())
+        if rep and not _is_replicate(rep):
+            rep = REPLICATE_PREFIX + rep[0].lower() + rep[1:]
+        task = task if _says_something(task) and not _is_replicate(task) else ""
+        rep = rep if _says_something(rep) else ""
         if 1 <= w <= count and (task or rep):
-            if rep and not rep.lower().startswith(REPLICATE_PREFIX.lower().strip()):
-                rep = REPLICATE_PREFIX + rep[0].lower() + rep[1:]
             out[w] = {"task": task, "replicate": rep}
     return out
 
