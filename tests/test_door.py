@@ -358,3 +358,32 @@ def test_planted_api_key_leaks_nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path
     for p in files:
         assert planted.encode() not in p.read_bytes(), p
     assert planted not in json.dumps(acc.snapshot())
+
+
+def test_a_backend_that_cannot_be_stopped_is_waited_for_not_timed_out(tmp_path: Path) -> None:
+    from lbi.models.base import Capabilities, ChatResponse
+
+    class Slow:  # like the in-process llama.cpp backend: its calls run to the end regardless
+        name = "slow:x"
+        capabilities = Capabilities()
+        timeout_s = None
+        calls = 0
+
+        async def complete(self, request: ChatRequest) -> ChatResponse:
+            Slow.calls += 1
+            await asyncio.sleep(0.3)
+            return ChatResponse(text="done")
+
+        async def aclose(self) -> None:
+            return None
+
+    cfg = Config.model_validate({"cache": {"enabled": False}, "door": {"timeout_s": 0.05}})
+
+    async def go(model: Any) -> str:
+        door = ModelDoor(model, cfg, None, Accountant(cfg))
+        return (await door.chat(ask("x"))).text
+
+    assert asyncio.run(go(Slow())) == "done" and Slow.calls == 1
+    Slow.timeout_s = 0.05  # type: ignore[assignment]  # with a limit, the door times it out
+    with pytest.raises(ModelError, match=r"no answer within 0\.05s"):
+        asyncio.run(go(Slow()))

@@ -30,6 +30,9 @@ class LocalModelConfig(_Section):
     # episodes (or the simulated user) take turns: 4 interleaved episodes ran 1.5x faster with
     # 4 slots than with 1, with identical greedy outputs. Memory: ~190 MB of KV per SmolLM2 slot.
     max_parallel: int = 4
+    # None: the door waits for a local call (llama.cpp cannot stop one midway, so a timeout
+    # only queues a retry behind it); a number re-enables the door's timeout for this backend.
+    timeout_s: float | None = None
 
 
 class OpenAIModelConfig(_Section):

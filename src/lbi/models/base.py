@@ -81,7 +81,11 @@ class ChatResponse:
 
 @runtime_checkable
 class Model(Protocol):
-    """A chat backend. `name` is the spec string users type (`openai:gpt-4o`, `local`, ...)."""
+    """A chat backend. `name` is the spec string users type (`openai:gpt-4o`, `local`, ...).
+
+    Optional: `timeout_s`. A backend that has it sets the door's per-call timeout for itself;
+    `None` means the door waits (in-process backends, whose calls cannot be stopped midway).
+    """
 
     name: str
     capabilities: Capabilities

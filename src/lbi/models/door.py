@@ -55,6 +55,10 @@ class ModelDoor:
         self.accountant = accountant
         self._prefix, self._model_arg = split_spec(model.name)
         self._door = config.door
+        # A backend whose calls cannot be stopped (in-process llama.cpp) says so with its own
+        # `timeout_s` (None: wait): timing it out would only queue a retry behind the call
+        # that is still running, and on a loaded CPU every retry timed out the same way.
+        self._timeout_s: float | None = getattr(model, "timeout_s", config.door.timeout_s)
         self._semaphore = asyncio.Semaphore(max(1, config.door.concurrency))
         self._owns_cache = owns_cache
         self._record = open(record_path, "a", encoding="utf-8") if record_path else None  # noqa: SIM115
@@ -110,10 +114,10 @@ class ModelDoor:
             start = time.perf_counter()
             try:
                 # asyncio.timeout (not wait_for) so the common path creates no extra task.
-                async with asyncio.timeout(door.timeout_s):
+                async with asyncio.timeout(self._timeout_s):
                     response = await self.model.complete(request)
             except TimeoutError:
-                last = TransientModelError(f"no answer within {door.timeout_s:g}s (timeout)")
+                last = TransientModelError(f"no answer within {self._timeout_s:g}s (timeout)")
                 continue
             except TransientModelError as e:
                 last = e

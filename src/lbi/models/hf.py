@@ -187,6 +187,7 @@ class HFModel:
     """The `Model` protocol over transformers' `generate`: greedy at T=0, seeded sampling above."""
 
     capabilities = Capabilities(json_schema=False, grammar=False, tools=False, seed=True)
+    timeout_s: float | None = None  # generate() cannot be stopped midway: the door waits
 
     def __init__(self, name: str, path: Path) -> None:
         self.name = name

@@ -176,9 +176,12 @@ class LocalModel:
 
     capabilities = Capabilities(json_schema=True, grammar=True, tools=False, seed=True)
 
-    def __init__(self, name: str, key: LoadKey) -> None:
+    def __init__(self, name: str, key: LoadKey, timeout_s: float | None = None) -> None:
         self.name = name
         self.engine = get_engine(key)
+        # llama.cpp cannot stop a call midway, so by default the door waits for it instead of
+        # timing it out and retrying behind it (`models.local.timeout_s` sets a limit).
+        self.timeout_s = timeout_s
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         payload = build_payload(request)
@@ -218,4 +221,6 @@ def make_local(arg: str, config: Config) -> LocalModel:
         threads=settings.threads,
         parallel=max(1, settings.max_parallel),
     )
-    return LocalModel(name=f"local:{chosen}" if chosen else "local", key=key)
+    return LocalModel(
+        name=f"local:{chosen}" if chosen else "local", key=key, timeout_s=settings.timeout_s
+    )
