@@ -4,9 +4,10 @@
 answer, served from its own process so it does not share an event loop with the client). The
 ideal wall time is calls * latency / concurrency = 1.5625 s; the door's target is <= 1.15x.
 The bare `openai.AsyncOpenAI` client with default settings runs the same load in the same run,
-for comparison, and so does the door over its `sdk` transport (the SDK's `client.post`). Then the cost of a cache hit through the door (target < 1 ms), over 10k hits.
+for comparison, and so does the door over its `sdk` transport (the SDK's `client.post`). Then
+the cost of a cache hit through the door (target < 1 ms), over 10k hits.
 
-    .venv/bin/python bench/model_door.py [--calls 1000] [--rounds 3]
+    .venv/bin/python bench/model_door.py [--calls 1000] [--rounds 5]
 
 Prints the figures and replaces the "## Model door" section of docs/benchmarks.md.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import math
 import statistics
 import subprocess
@@ -33,6 +33,7 @@ from lbi.models.accounting import Accountant
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse
 from lbi.models.cache import CallCache, cache_key
 from lbi.models.door import ModelDoor, open_door
+from lbi.testing.fake_openai import server_event_loop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import RESULTS, machine, start_fake_openai, write_section
@@ -40,10 +41,6 @@ from _report import RESULTS, machine, start_fake_openai, write_section
 LATENCY = 0.05
 CONCURRENCY = 32
 HEADING = "Model door"
-
-
-def server_loop() -> str:
-    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
@@ -171,17 +168,17 @@ async def main(calls: int, rounds: int, hits: int) -> str:
     proc, base_url = start_server()
     try:
         door_walls, bare_walls, sleep_walls, sdk_walls = [], [], [], []
-        door_cpu = bare_cpu = sdk_cpu = 0.0
+        cpu = {"door": 0.0, "bare": 0.0, "sdk": 0.0}
+
+        async def measured(side: str, walls: list[float], wall: Awaitable[float]) -> None:
+            CPU[0] = 0.0
+            walls.append(await wall)
+            cpu[side] += CPU[0]
+
         for n in range(rounds):  # interleaved, so background load hits both sides alike
-            CPU[0] = 0.0
-            door_walls.append(await door_round(base_url, f"door{n}", calls))
-            door_cpu += CPU[0]
-            CPU[0] = 0.0
-            bare_walls.append(await bare_round(base_url, f"bare{n}", calls))
-            bare_cpu += CPU[0]
-            CPU[0] = 0.0
-            sdk_walls.append(await door_round(base_url, f"sdk{n}", calls, "sdk"))
-            sdk_cpu += CPU[0]
+            await measured("door", door_walls, door_round(base_url, f"door{n}", calls))
+            await measured("bare", bare_walls, bare_round(base_url, f"bare{n}", calls))
+            await measured("sdk", sdk_walls, door_round(base_url, f"sdk{n}", calls, "sdk"))
             sleep_walls.append(await sleep_round(f"sleep{n}", calls))
             print(
                 f"round {n}: door {door_walls[-1]:.3f}s  bare openai {bare_walls[-1]:.3f}s  "
@@ -190,8 +187,7 @@ async def main(calls: int, rounds: int, hits: int) -> str:
             )
         # client CPU per call (warm-up calls included in the count)
         per_call = rounds * (calls + 2 * CONCURRENCY)
-        door_cpu_ms, bare_cpu_ms = door_cpu / per_call * 1000, bare_cpu / per_call * 1000
-        sdk_cpu_ms = sdk_cpu / per_call * 1000
+        door_cpu_ms, bare_cpu_ms, sdk_cpu_ms = (cpu[s] / per_call * 1000 for s in cpu)
         door_hits, get_hits = await hit_costs(base_url, hits)
     finally:
         proc.terminate()
@@ -201,7 +197,7 @@ async def main(calls: int, rounds: int, hits: int) -> str:
     ms = 1000.0
     lines = [
         f"`bench/model_door.py`: {where}; openai {openai.__version__}, aiohttp "
-        f"{aiohttp.__version__}; the fake server's event loop: {server_loop()} (the machine is "
+        f"{aiohttp.__version__}; the fake server's event loop: {server_event_loop()} (the machine is "
         "shared, so figures are noisy).",
         "",
         f"{calls} calls at concurrency {CONCURRENCY} against the fake OpenAI server "

@@ -360,7 +360,7 @@ def test_planted_api_key_leaks_nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert planted not in json.dumps(acc.snapshot())
 
 
-def test_a_backend_that_cannot_be_stopped_is_waited_for_not_timed_out(tmp_path: Path) -> None:
+def test_a_backend_that_cannot_be_stopped_is_waited_for_not_timed_out() -> None:
     from lbi.models.base import Capabilities, ChatResponse
 
     class Slow:  # like the in-process llama.cpp backend: its calls run to the end regardless

@@ -100,9 +100,7 @@ class CallCache:
         return response
 
     def put(self, key: str, response: ChatResponse, model: str = "") -> None:
-        if self._flush_error is not None:  # a scheduled write failed: say so to the writer
-            error, self._flush_error = self._flush_error, None
-            raise error
+        self._raise_flush_error()  # a scheduled write failed: say so to the writer
         data = response.to_json()
         blob = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         self._remember(key, data)
@@ -123,6 +121,11 @@ class CallCache:
             self.flush()
         except sqlite3.Error as e:  # raised by the next put (or close), not lost in the loop
             self._flush_error = e
+
+    def _raise_flush_error(self) -> None:
+        if self._flush_error is not None:
+            error, self._flush_error = self._flush_error, None
+            raise error
 
     def flush(self) -> None:
         """Write every pending answer in one transaction."""
@@ -156,9 +159,7 @@ class CallCache:
         self.flush()
         with self._lock:
             self._conn.close()
-        if self._flush_error is not None:
-            error, self._flush_error = self._flush_error, None
-            raise error
+        self._raise_flush_error()
 
     def _remember(self, key: str, data: dict[str, Any]) -> None:
         if len(self._memory) >= self._memory_items:

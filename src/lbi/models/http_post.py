@@ -83,7 +83,7 @@ class JSONPoster:
         self._proxy = env_proxy(self.base_url)
         self._session: aiohttp.ClientSession | None = None
 
-    def _session_for_this_loop(self) -> aiohttp.ClientSession:
+    def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
@@ -96,7 +96,7 @@ class JSONPoster:
 
     async def post(self, path: str, body: dict[str, Any]) -> bytes:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        session = self._session_for_this_loop()
+        session = self._open_session()
         try:
             async with session.post(self.base_url + path, data=data, proxy=self._proxy) as response:
                 content = await response.read()

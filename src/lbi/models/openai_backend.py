@@ -113,10 +113,9 @@ class OpenAIModel:
             json_schema=True, grammar=self.llama_cpp, tools=True, seed=True
         )
         self._key = resolve_api_key(cfg)
-        self.transport = getattr(cfg, "transport", "aiohttp")
         self._client: openai.AsyncOpenAI | None = None
         self._poster: JSONPoster | None = None
-        if self.transport == "sdk":
+        if cfg.transport == "sdk":
             self._client = openai.AsyncOpenAI(
                 api_key=self._key,
                 base_url=cfg.base_url,

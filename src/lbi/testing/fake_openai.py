@@ -370,6 +370,16 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
+def server_event_loop() -> str:
+    """The loop `main` serves on: uvloop when installed (the dev extra), else asyncio.
+
+    The server stands in for an endpoint whose only cost is its latency, so its own CPU per
+    request should be as small as we can make it: uvloop cuts it by about a third, which
+    benchmarks of the client would otherwise count against the client.
+    """
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve in the foreground; prints `PORT <n>` once accepting (for a parent process)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -400,11 +410,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"PORT {srv.port}", flush=True)
         await asyncio.Event().wait()
 
-    # The server stands in for an endpoint whose only cost is its latency, so its own CPU per
-    # request should be as small as we can make it: uvloop (in the dev extra) cuts it by about
-    # a third, which benchmarks of the client would otherwise count against the client.
     with contextlib.suppress(KeyboardInterrupt):
-        if importlib.util.find_spec("uvloop") is not None:
+        if server_event_loop() == "uvloop":
             import uvloop
 
             uvloop.run(serve())
