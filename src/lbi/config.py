@@ -27,8 +27,10 @@ class LocalModelConfig(_Section):
     threads: int = 1
     # llama.cpp slots, each with its own KV cache. More slots do not add compute (one thread
     # does the work either way); they keep each episode's prompt prefix cached while other
-    # episodes (or the simulated user) take turns: 4 interleaved episodes ran 1.5x faster with
-    # 4 slots than with 1, with identical greedy outputs. Memory: ~190 MB of KV per SmolLM2 slot.
+    # episodes (or the simulated user) take turns: 4 interleaved episodes ran 1.35x faster with
+    # 4 slots than with 1 (bench/local_slots.py). Greedy answers are not the same as with one
+    # slot (2/16 identical there): with prompt caching an answer depends on which prefix was
+    # cached. The disk cache keeps a run's answers. Memory: ~190 MB of KV per SmolLM2 slot.
     max_parallel: int = 4
     # None: the door waits for a local call (llama.cpp cannot stop one midway, so a timeout
     # only queues a retry behind it); a number re-enables the door's timeout for this backend.

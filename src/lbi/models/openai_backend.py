@@ -5,9 +5,9 @@ The backend does one thing: turn a `ChatRequest` into one HTTP call and the answ
 (not). Retries, timeouts and limits are the door's job, so the SDK's own retries are off.
 
 Two transports (`models.openai.transport`): `aiohttp` (default), one lean JSON POST per call
-(`lbi.models.http_post`, ~0.2 ms of client CPU per call), and `sdk`, the official `openai`
-SDK's `client.post` (its auth, headers and exception types, ~0.8 ms per call; why the
-default is not the SDK is measured in `bench/model_door.py`). Both map failures the same
+(`lbi.models.http_post`), and `sdk`, the official `openai` SDK's `client.post` (its auth,
+headers and exception types; about three times the client CPU per call, measured in
+`bench/model_door.py`). Both map failures the same
 way: by HTTP status, or as a connection failure.
 
 The API key is read from the environment variable the config names and never leaves the
