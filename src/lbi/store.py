@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lbi.sqlite_wal import open_wal
 from lbi.types import Record, Step
 
 R = TypeVar("R", bound=Record)
@@ -41,11 +42,7 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / DB_NAME
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_wal(self.path, _SCHEMA)
 
     # -- transactions -------------------------------------------------------------------
     @contextmanager

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lbi.models.base import ChatRequest, ChatResponse
+from lbi.sqlite_wal import open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -72,14 +73,7 @@ class CallCache:
         # One connection for the process; the lock makes it usable from worker threads too
         # (asyncio callers in one loop never contend for it).
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives a killed process; only power loss can drop the
-        # last few commits (never corrupt), and a lost cache row only costs a repeated call.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        self._conn = open_wal(self.path, _SCHEMA)
         self._pending: list[tuple[str, str, str, float]] = []
         self._flush_scheduled = False
         self._flush_error: sqlite3.Error | None = None
