@@ -387,3 +387,33 @@ def test_a_backend_that_cannot_be_stopped_is_waited_for_not_timed_out() -> None:
     Slow.timeout_s = 0.05  # type: ignore[assignment]  # with a limit, the door times it out
     with pytest.raises(ModelError, match=r"no answer within 0\.05s"):
         asyncio.run(go(Slow()))
+
+
+def test_a_rewritten_model_file_is_asked_again_not_served_the_old_answers(tmp_path: Path) -> None:
+    from lbi.models.base import Capabilities, ChatResponse
+
+    class Served:  # a backend over weights at a path the user named (local:PATH, hf:PATH)
+        name = "local:runs/r/train/model.gguf"
+        capabilities = Capabilities()
+        weights_version = "v1"
+        calls = 0
+
+        async def complete(self, request: ChatRequest) -> ChatResponse:
+            Served.calls += 1
+            return ChatResponse(text=f"answer of {self.weights_version}")
+
+        async def aclose(self) -> None:
+            return None
+
+    cfg = Config()
+
+    async def go(version: str) -> str:
+        model = Served()
+        model.weights_version = version
+        with CallCache(tmp_path / "llm.sqlite") as cache:
+            door = ModelDoor(model, cfg, cache, Accountant(cfg))
+            return (await door.chat(ask("same prompt"))).text
+
+    assert asyncio.run(go("v1")) == "answer of v1" and Served.calls == 1
+    assert asyncio.run(go("v2")) == "answer of v2" and Served.calls == 2  # retrained in place
+    assert asyncio.run(go("v1")) == "answer of v1" and Served.calls == 2  # the old one: a hit

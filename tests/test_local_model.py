@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -99,6 +100,18 @@ def test_bad_model_files_fail_with_one_clear_line(tmp_path: Path) -> None:
     fake.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="not a GGUF file"):
         make_model(f"local:{fake}", Config())
+
+
+def test_a_named_model_file_carries_the_version_of_its_weights(tmp_path: Path) -> None:
+    # The door adds it to the cache key, so a model retrained into the same file is asked anew.
+    weights = tmp_path / "model.gguf"
+    weights.write_bytes(b"GGUF" + b"\0" * 64)
+    first = make_model(f"local:{weights}", Config())
+    assert first.weights_version == make_model(f"local:{weights}", Config()).weights_version
+    weights.write_bytes(b"GGUF" + b"\1" * 64)
+    os.utime(weights, ns=(1, 1))  # a rewrite within the clock's resolution still counts
+    assert make_model(f"local:{weights}", Config()).weights_version != first.weights_version
+    assert make_model("local", Config()).weights_version == ""  # pinned by its package version
 
 
 # -- the real model --------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from lbi.config import Config
 from lbi.models.base import ChatRequest
-from lbi.models.hf import chat_generate
+from lbi.models.hf import chat_generate, serving_paths
 from lbi.models.registry import make_model
 from lbi.train.base import load_base, load_base_tokenizer
 from lbi.train.data import IGNORE, build, split_holdout
@@ -118,6 +120,18 @@ def test_holdout_is_seeded_and_disjoint(tokenizer: Any) -> None:
     assert len(a_eval) == 2 and len(a_train) == 8
     assert [r.input_ids for r in a_eval] == [r.input_ids for r in b_eval]
     assert not {tuple(r.input_ids) for r in a_eval} & {tuple(r.input_ids) for r in a_train}
+
+
+def test_an_adapter_is_versioned_with_its_base(tmp_path: Path) -> None:
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    base.mkdir(), adapter.mkdir()
+    (base / "model.safetensors").write_bytes(b"w0")
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    assert serving_paths(adapter) == [adapter, base]
+    before = make_model(f"hf:{adapter}", Config()).weights_version
+    (base / "model.safetensors").write_bytes(b"w1")
+    os.utime(base / "model.safetensors", ns=(1, 1))
+    assert make_model(f"hf:{adapter}", Config()).weights_version != before
 
 
 def greedy(spec: str) -> str:

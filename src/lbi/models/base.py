@@ -85,6 +85,8 @@ class Model(Protocol):
 
     Optional: `timeout_s`. A backend that has it sets the door's per-call timeout for itself;
     `None` means the door waits (in-process backends, whose calls cannot be stopped midway).
+    Optional: `weights_version`. A backend serving weights from a path the user named sets it
+    (see `assets.weights_version`); the door adds it to the cache key.
     """
 
     name: str

@@ -54,6 +54,11 @@ class ModelDoor:
         self.cache = cache
         self.accountant = accountant
         self._prefix, self._model_arg = split_spec(model.name)
+        # A backend serving weights from a file the user named says which version of them it
+        # loaded: the cache must not hand a retrained model the old model's answers.
+        version = getattr(model, "weights_version", "")
+        if version:
+            self._model_arg = f"{self._model_arg}@{version}"
         self._door = config.door
         # A backend whose calls cannot be stopped (in-process llama.cpp) says so with its own
         # `timeout_s` (None: wait): timing it out would only queue a retry behind the call

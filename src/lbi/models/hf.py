@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lbi.models.assets import weights_version
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError
 from lbi.models.local import with_system
 from lbi.models.registry import register
@@ -122,6 +123,15 @@ def _drop_gguf_quantizer(model: Any) -> None:
     quantizer.remove_quantization_config(model)
 
 
+def serving_paths(path: Path) -> list[Path]:
+    """The files `load_for_serving(path)` reads: the folder or file, and an adapter's local base."""
+    adapter_cfg = path / "adapter_config.json"
+    if not adapter_cfg.is_file():
+        return [path]
+    base = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
+    return [path, Path(base)] if base and Path(base).exists() else [path]
+
+
 def load_for_serving(path: str | Path) -> Loaded:
     """A model folder, a `.gguf` file, or a LoRA adapter folder on top of its recorded base."""
     folder = Path(path).expanduser().resolve()
@@ -192,6 +202,7 @@ class HFModel:
     def __init__(self, name: str, path: Path) -> None:
         self.name = name
         self.path = path
+        self.weights_version = weights_version(*serving_paths(path))
         self._loaded: Loaded | None = None
         self._lock = threading.Lock()
         # One worker: generate() already uses every core, and torch's RNG is process-global.

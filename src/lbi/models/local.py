@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lbi.models.assets import smollm2_gguf_path
+from lbi.models.assets import smollm2_gguf_path, weights_version
 from lbi.models.base import (
     Capabilities,
     ChatRequest,
@@ -176,8 +176,11 @@ class LocalModel:
 
     capabilities = Capabilities(json_schema=True, grammar=True, tools=False, seed=True)
 
-    def __init__(self, name: str, key: LoadKey, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, name: str, key: LoadKey, timeout_s: float | None = None, weights_version: str = ""
+    ) -> None:
         self.name = name
+        self.weights_version = weights_version
         self.engine = get_engine(key)
         # llama.cpp cannot stop a call midway, so by default the door waits for it instead of
         # timing it out and retrying behind it (`models.local.timeout_s` sets a limit).
@@ -222,5 +225,9 @@ def make_local(arg: str, config: Config) -> LocalModel:
         parallel=max(1, settings.max_parallel),
     )
     return LocalModel(
-        name=f"local:{chosen}" if chosen else "local", key=key, timeout_s=settings.timeout_s
+        name=f"local:{chosen}" if chosen else "local",
+        key=key,
+        timeout_s=settings.timeout_s,
+        # The packaged default is pinned by its package version; a named file may be rewritten.
+        weights_version=weights_version(path) if chosen else "",
     )
