@@ -100,6 +100,7 @@ def main() -> None:
         )
         scores[side] = success(run)
     how = f"--tasks {a.tasks} " if a.tasks else ""
+    how += f"--run {a.run} " if a.run != "train-sql" else ""
     settings = f"with {' '.join(synth)}" if synth else "(the full-size defaults)"
     body = f"""Machine: {where}. Script: `python experiments/train_sql.py {how}--seeds {a.seeds}`
 (total {time.time() - started:.0f} s). Data: `lbi synth --env sql --model local` {settings}.
