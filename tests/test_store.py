@@ -1,7 +1,9 @@
+import threading
 from pathlib import Path
 
 import pytest
 
+from lbi.models.cache import CallCache
 from lbi.store import RunStore
 from lbi.types import Step, Task, Trajectory
 
@@ -51,10 +53,6 @@ def test_steps_and_meta_survive_reopen(tmp_path: Path) -> None:
 def test_many_openers_of_one_fresh_file_all_get_in(tmp_path: Path, opener: str) -> None:
     # Eight connections switching one new file to WAL at once: SQLite answers "database is
     # locked" to some of them without waiting (CI hit it with two cache writers); all must open.
-    import threading
-
-    from lbi.models.cache import CallCache
-
     errors: list[BaseException] = []
     for trial in range(60):
         root = tmp_path / str(trial)

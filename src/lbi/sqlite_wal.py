@@ -38,5 +38,5 @@ def open_wal(path: str | Path, schema: str, timeout: float = 30.0) -> sqlite3.Co
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    text = str(error)
-    return "locked" in text or "busy" in text
+    # The low byte is the primary code: SQLITE_BUSY_RECOVERY and friends are busy too.
+    return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -90,9 +90,11 @@ def weights_version(*paths: Path) -> str:
     """
     h = hashlib.sha256()
     for root in paths:
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for f in files:
+        if root.is_dir():
+            named = sorted((str(f.relative_to(root)), f) for f in root.rglob("*") if f.is_file())
+        else:
+            named = [(root.name, root)]
+        for name, f in named:
             st = f.stat()
-            h.update(f"{f.relative_to(root) if root.is_dir() else f.name}\0{st.st_size}\0".encode())
-            h.update(f"{st.st_mtime_ns}\n".encode())
+            h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]

@@ -123,25 +123,30 @@ def _drop_gguf_quantizer(model: Any) -> None:
     quantizer.remove_quantization_config(model)
 
 
+def _adapter_base(folder: Path) -> str | None:
+    """The base model a LoRA adapter folder names; None when `folder` is no adapter."""
+    adapter_cfg = folder / "adapter_config.json"
+    if not adapter_cfg.is_file():
+        return None
+    base = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"{adapter_cfg} names no base model")
+    return str(base)
+
+
 def serving_paths(path: Path) -> list[Path]:
     """The files `load_for_serving(path)` reads: the folder or file, and an adapter's local base."""
-    adapter_cfg = path / "adapter_config.json"
-    if not adapter_cfg.is_file():
-        return [path]
-    base = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
+    base = _adapter_base(path)
     return [path, Path(base)] if base and Path(base).exists() else [path]
 
 
 def load_for_serving(path: str | Path) -> Loaded:
     """A model folder, a `.gguf` file, or a LoRA adapter folder on top of its recorded base."""
     folder = Path(path).expanduser().resolve()
-    adapter_cfg = folder / "adapter_config.json"
-    if not adapter_cfg.is_file():
+    base = _adapter_base(folder)
+    if base is None:
         loaded = load_causal_lm(folder)
     else:
-        base = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
-        if not base:
-            raise ModelError(f"{adapter_cfg} names no base model")
         loaded = load_causal_lm(base)
         from peft import PeftModel
 
