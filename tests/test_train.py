@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lbi.config import Config
-from lbi.models.base import ChatRequest
+from lbi.models.base import ChatRequest, ModelError
 from lbi.models.hf import chat_generate, serving_paths
 from lbi.models.registry import make_model
 from lbi.train.base import load_base, load_base_tokenizer
@@ -132,6 +132,16 @@ def test_an_adapter_is_versioned_with_its_base(tmp_path: Path) -> None:
     (base / "model.safetensors").write_bytes(b"w1")
     os.utime(base / "model.safetensors", ns=(1, 1))
     assert make_model(f"hf:{adapter}", Config()).weights_version != before
+
+
+def test_a_broken_adapter_config_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "adapter_config.json"
+    cfg.write_text("{oops")
+    with pytest.raises(ModelError, match="is not a JSON object"):
+        make_model(f"hf:{tmp_path}", Config())
+    cfg.write_text("{}")
+    with pytest.raises(ModelError, match="names no base model"):
+        make_model(f"hf:{tmp_path}", Config())
 
 
 def greedy(spec: str) -> str:

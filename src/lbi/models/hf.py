@@ -128,7 +128,10 @@ def _adapter_base(folder: Path) -> str | None:
     adapter_cfg = folder / "adapter_config.json"
     if not adapter_cfg.is_file():
         return None
-    base = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
+    try:
+        base = json.loads(adapter_cfg.read_text()).get("base_model_name_or_path")
+    except (ValueError, AttributeError) as e:
+        raise ModelError(f"{adapter_cfg} is not a JSON object ({e})") from None
     if not base:
         raise ModelError(f"{adapter_cfg} names no base model")
     return str(base)
