@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from lbi.config import Config
+from lbi.embed.assets import minilm_tokenizer_json, package_dir
 from lbi.embed.base import Embedder, EmbedError, make_embedder
 from lbi.embed.hashing import HashingEmbedder
 from lbi.embed.minilm import MiniLMEmbedder
-from lbi.models.assets import minilm_tokenizer_json, package_dir
 
 KEY_ENV = "LBI_TEST_EMBED_KEY"
 
@@ -253,7 +253,7 @@ def test_openai_embedder_needs_a_key_for_remote_endpoints(monkeypatch: pytest.Mo
 
 
 def test_missing_minilm_packages_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lbi.models.assets as assets
+    import lbi.embed.assets as assets
 
     monkeypatch.setattr(assets, "package_dir", lambda name: None)
     with pytest.raises(EmbedError, match=re.escape(assets.MINILM_ONNX_INSTALL)):

@@ -8,17 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lbi.envs.tools import (
-    BackgroundLoop,
+from lbi.aio import BackgroundLoop
+from lbi.envs.docs import split_markdown
+from lbi.envs.tools.actions import (
     ToolActionError,
     ToolCall,
-    describe_tools,
     format_tool_action,
     parse_tool_action,
-    split_markdown,
-    tool_action_space,
     tool_call_from_openai,
 )
+from lbi.envs.tools.schema import describe_tools, tool_action_space
 
 WANT = ToolCall("get_order", {"order_id": "#W1", "n": 2})
 

@@ -15,13 +15,8 @@ import pytest
 from lbi.config import Config
 from lbi.models.assets import package_dir, smollm2_gguf_path
 from lbi.models.base import ChatRequest, ChatResponse, Model, ModelError, TransientModelError
-from lbi.models.local import (
-    DEFAULT_SYSTEM,
-    LocalModel,
-    build_payload,
-    parse_result,
-    with_system,
-)
+from lbi.models.chat import DEFAULT_SYSTEM, with_system
+from lbi.models.local import LocalModel, build_payload, parse_result
 from lbi.models.registry import make_model
 
 ACTION_GRAMMAR = 'root ::= "ACTION: " ("click" | "type") " " [0-9]+'

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 
-import lbi.envs.mcp_env  # noqa: F401  (registers "mcp" until base._LAZY names it)
 from lbi.config import Config
 from lbi.envs.base import EnvError, make_env
 from lbi.envs.check import check_env
-from lbi.envs.mcp_env import McpEnv
-from lbi.envs.tools import format_tool_action
-from lbi.testing.mcp_library_suite import suite_tasks
+from lbi.envs.mcp.env import McpEnv
+from lbi.envs.mcp.library_suite import suite_tasks
+from lbi.envs.tools.actions import format_tool_action
 
-SERVER = [sys.executable, "-m", "lbi.testing.mcp_sqlite_server"]
+SERVER = [sys.executable, "-m", "lbi.envs.mcp.sqlite_server"]
 
 
 def with_mcp(cfg: Config, **options: object) -> Config:

@@ -16,8 +16,8 @@ from lbi.models.accounting import Accountant
 from lbi.models.base import ChatRequest
 from lbi.models.door import ModelDoor
 from lbi.models.scripted import ScriptedModel
-from lbi.pipeline.chunking import estimate_tokens
 from lbi.retrieval.examples import build_doc_index, build_example_index, build_trajectory_index
+from lbi.tokens import estimate_tokens
 from lbi.types import Doc, Example, Step, Trajectory
 
 FILLER = ["alpha beta", "gamma delta", "epsilon zeta", "eta theta", "iota kappa", "lambda mu"]

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-import lbi.envs.tau2_env  # noqa: F401  (registers "tau2" until base._LAZY names it)
 from lbi.config import Config
 from lbi.envs.base import EnvError, make_env
 from lbi.envs.check import check_env
-from lbi.envs.tau2_env import Tau2Env
-from lbi.envs.tools import describe_tools, format_tool_action
+from lbi.envs.tau2.env import Tau2Env
+from lbi.envs.tools.actions import format_tool_action
+from lbi.envs.tools.schema import describe_tools
 from lbi.models.base import ChatRequest
 from lbi.models.scripted import ScriptedModel
 from lbi.types import Task

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from lbi.config import Config
+from lbi.config import Config, TrainConfig
 from lbi.models.base import ChatRequest, ModelError
 from lbi.models.hf import chat_generate, serving_paths
 from lbi.models.registry import make_model
 from lbi.train.base import load_base, load_base_tokenizer
 from lbi.train.data import IGNORE, build, split_holdout
-from lbi.train.options import TrainConfig, TrainError, TrainResult
+from lbi.train.options import TrainError, TrainResult
 from lbi.train.sft import train
 
 SYSTEM = "Translate the question into one SQL query."

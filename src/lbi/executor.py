@@ -55,9 +55,3 @@ class LocalExecutor:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def get_executor(name: str = "local") -> Executor:
-    if name == "local":
-        return LocalExecutor()
-    raise ValueError(f"unknown executor {name!r}; available: local")

@@ -127,3 +127,34 @@ class RunContext:
             },
             "accounting": self.store.get_meta("accounting", {}),
         }
+
+
+def open_run(cfg: Config, run: str | None) -> RunContext:
+    """Start or extend a run: `run`, or the name derived from the config."""
+    return RunContext(run or default_run_name(cfg), cfg)
+
+
+def existing_run(run: str, config: Path | None, sets: list[str] | None) -> RunContext:
+    """Open a run for reading: its stored config, then --config and --set on top."""
+    import yaml
+
+    from lbi.config import apply_override, config_from_dict, load_config
+
+    cfg = load_config(config, sets)
+    stored = Path(cfg.run_root) / run / "config.yaml"
+    if not stored.is_file():
+        return RunContext(run, cfg, create=False)  # raises a clear "no run named" error
+    data = yaml.safe_load(stored.read_text()) or {}
+    if config is not None:
+        _deep_merge(data, yaml.safe_load(Path(config).read_text()) or {})
+    for assignment in sets or []:
+        apply_override(data, assignment)
+    return RunContext(run, config_from_dict(data), create=False)
+
+
+def _deep_merge(base: dict, top: dict) -> None:
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lbi.sqlite_wal import open_wal
-from lbi.types import Record, Step
+from lbi.types import Record
 
 R = TypeVar("R", bound=Record)
 
@@ -28,9 +28,6 @@ CREATE TABLE IF NOT EXISTS records (
   UNIQUE(kind, id));
 CREATE TABLE IF NOT EXISTS marks (stage TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(stage, key));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS steps (
-  trajectory_id TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
-  PRIMARY KEY(trajectory_id, idx));
 """
 
 DB_NAME = "run.sqlite"
@@ -131,21 +128,6 @@ class RunStore:
     def mark(self, stage: str, key: str) -> None:
         self.put(marks=[(stage, key)])
 
-    # -- steps, stored as they happen -----------------------------------------------------------
-    def put_step(self, trajectory_id: str, step: Step) -> None:
-        with self.transaction() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO steps(trajectory_id, idx, data) VALUES (?,?,?)",
-                (trajectory_id, step.index, step.model_dump_json()),
-            )
-
-    def steps(self, trajectory_id: str) -> list[Step]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT data FROM steps WHERE trajectory_id=? ORDER BY idx", (trajectory_id,)
-            ).fetchall()
-        return [Step.model_validate_json(r[0]) for r in rows]
-
     # -- metadata ----------------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
         with self.transaction() as c:
@@ -167,10 +149,6 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def run_dir(run_root: str | Path, name: str) -> Path:
-    return Path(run_root) / name
 
 
 def list_runs(run_root: str | Path) -> list[Path]:

@@ -62,7 +62,7 @@ def _clip(text: str, n: int) -> str:
 def tools_text(space: ActionSpace) -> str:
     if not space.tools:
         return ""
-    from lbi.envs.tools import describe_tools
+    from lbi.envs.tools.schema import describe_tools
 
     return describe_tools(space.tools)
 
@@ -98,7 +98,7 @@ def build_messages(
 
 def _action_from(resp_text: str, tool_calls: list[dict[str, Any]]) -> tuple[str, str]:
     if tool_calls:
-        from lbi.envs.tools import tool_call_from_openai
+        from lbi.envs.tools.actions import tool_call_from_openai
 
         return resp_text.strip(), tool_call_from_openai(tool_calls[0])
     parsed = parse_react(resp_text)
@@ -122,34 +122,54 @@ def new_trajectory(
     )
 
 
-async def run_episode(
-    door: ModelDoor,
-    env: Environment,
-    task: Task,
-    settings: EpisodeSettings,
-    retriever: StepRetriever | None = None,
-    on_step: Callable[[Trajectory, Step], None] | None = None,
-) -> Trajectory:
-    space = env.action_space()
-    native_tools = bool(space.tools) and door.capabilities.tools
-    grammar = None
-    if settings.constrain and space.grammar and door.capabilities.grammar and not native_tools:
-        grammar = react_grammar(space.grammar)
-    observation, _ = await asyncio.to_thread(env.reset, task, settings.seed)
-    traj = new_trajectory(task, door.name, settings)
-    terminated = truncated = False
-    for t in range(settings.max_steps):
-        ctx = StepContext(env.name, task.instruction, traj.steps, observation, t)
-        examples = await retriever.retrieve(ctx, door, settings) if retriever else []
+@dataclass
+class Decision:
+    """What a policy answered at one step: the action, and what to record alongside it."""
+
+    action: str
+    reason: str = ""
+    raw: str = ""
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    error: str | None = None  # the answer was unreadable: this is the observation, no step taken
+
+
+class Policy(Protocol):
+    """Chooses the next action; None ends the episode (a fixed script that ran out)."""
+
+    async def decide(self, ctx: StepContext) -> Decision | None: ...
+
+
+class ModelPolicy:
+    """The LLM agent: examples from the retriever, the prompt sections, one model call."""
+
+    def __init__(
+        self,
+        door: ModelDoor,
+        space: ActionSpace,
+        task: Task,
+        settings: EpisodeSettings,
+        retriever: StepRetriever | None = None,
+    ) -> None:
+        self.door, self.space, self.task, self.settings = door, space, task, settings
+        self.retriever = retriever
+        self.native_tools = bool(space.tools) and door.capabilities.tools
+        self.grammar = None
+        if settings.constrain and space.grammar and door.capabilities.grammar:
+            self.grammar = None if self.native_tools else react_grammar(space.grammar)
+
+    async def decide(self, ctx: StepContext) -> Decision:
+        settings = self.settings
+        examples = await self.retriever.retrieve(ctx, self.door, settings) if self.retriever else []
         messages = build_messages(
-            env.name,
-            space,
-            task.instruction,
-            traj.steps,
-            observation,
+            ctx.env,
+            self.space,
+            ctx.instruction,
+            ctx.history,
+            ctx.observation,
             examples,
             settings,
-            native_tools,
+            self.native_tools,
         )
         request = ChatRequest(
             messages=messages,
@@ -157,35 +177,74 @@ async def run_episode(
             max_tokens=settings.max_tokens,
             seed=settings.seed,
             sample=settings.sample,
-            grammar=grammar,
-            tools=space.tools if native_tools else None,
+            grammar=self.grammar,
+            tools=self.space.tools if self.native_tools else None,
             kind="act",
-            meta={"step": t, "reference": task.reference, "fallback": space.examples},
+            meta={
+                "step": ctx.step,
+                "reference": self.task.reference,
+                "fallback": self.space.examples,
+            },
         )
-        resp = await door.chat(request, stage=settings.stage)
-        reward, info = 0.0, {}
+        resp = await self.door.chat(request, stage=settings.stage)
+        decision = Decision(action="", raw=resp.text, messages=messages, tools=request.tools)
         try:
-            reason, action = _action_from(resp.text, resp.tool_calls)
+            decision.reason, decision.action = _action_from(resp.text, resp.tool_calls)
         except ParseError as e:
-            reason, action = "", resp.text.strip()[:200]
-            next_obs = f"Error: could not read your answer ({e}). Answer with 'REASON: ...' then 'ACTION: ...'."
-            info = {"error": True}
+            decision.action = resp.text.strip()[:200]
+            decision.error = (
+                f"Error: could not read your answer ({e}). "
+                "Answer with 'REASON: ...' then 'ACTION: ...'."
+            )
+        return decision
+
+
+class FixedPolicy:
+    """A fixed list of actions, then the end: the evaluation's floor policies, replays."""
+
+    def __init__(self, actions: list[str]) -> None:
+        self.actions = list(actions)
+
+    async def decide(self, ctx: StepContext) -> Decision | None:
+        return Decision(action=self.actions[ctx.step]) if ctx.step < len(self.actions) else None
+
+
+async def drive(
+    env: Environment,
+    task: Task,
+    model: str,
+    settings: EpisodeSettings,
+    policy: Policy,
+    on_step: Callable[[Trajectory, Step], None] | None = None,
+) -> Trajectory:
+    """The one episode loop: reset, then decide, act and record until the episode ends."""
+    observation, _ = await asyncio.to_thread(env.reset, task, settings.seed)
+    traj = new_trajectory(task, model, settings)
+    terminated = truncated = False
+    for t in range(settings.max_steps):
+        ctx = StepContext(env.name, task.instruction, traj.steps, observation, t)
+        decision = await policy.decide(ctx)
+        if decision is None:
+            break
+        reward, info = 0.0, {}
+        if decision.error is not None:
+            next_obs, info = decision.error, {"error": True}
         else:
             next_obs, reward, terminated, truncated, info = await asyncio.to_thread(
-                env.step, action
+                env.step, decision.action
             )
         digest = await asyncio.to_thread(env.state_digest) if settings.record_digests else ""
         step = Step(
             index=t,
             observation=observation,
-            reason=reason,
-            action=action,
+            reason=decision.reason,
+            action=decision.action,
             next_observation=next_obs,
             reward=float(reward),
             error=bool(info.get("error")),
-            raw=resp.text,
-            messages=messages,
-            tools=request.tools,
+            raw=decision.raw,
+            messages=decision.messages or [],
+            tools=decision.tools,
             digest=digest,
         )
         traj.steps.append(step)
@@ -201,3 +260,16 @@ async def run_episode(
     traj.success = traj.reward >= 1.0
     traj.final_digest = await asyncio.to_thread(env.state_digest)
     return traj
+
+
+async def run_episode(
+    door: ModelDoor,
+    env: Environment,
+    task: Task,
+    settings: EpisodeSettings,
+    retriever: StepRetriever | None = None,
+    on_step: Callable[[Trajectory, Step], None] | None = None,
+) -> Trajectory:
+    """One episode of the LLM agent (see `ModelPolicy`)."""
+    policy = ModelPolicy(door, env.action_space(), task, settings, retriever)
+    return await drive(env, task, door.name, settings, policy, on_step)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 from lbi.agents.react import EpisodeSettings, StepContext
 from lbi.config import RetrievalConfig
 from lbi.models.base import ChatRequest
-from lbi.pipeline.chunking import estimate_tokens
 from lbi.prompts import render
+from lbi.retrieval.examples import RetrievalQuery
+from lbi.tokens import estimate_tokens
 from lbi.types import Doc, Example, Record, Trajectory
 
 if TYPE_CHECKING:
     from lbi.models.door import ModelDoor
-    from lbi.retrieval.examples import ExampleIndex
+    from lbi.retrieval.examples import ExampleIndex, Hit
 
 VARIANTS = ("none", "instruction", "observation", "model", "both", "docs", "distill")
 INDEX_FOR = {  # which index each variant searches
@@ -103,34 +104,39 @@ class VariantRetriever:
         if variant != "none" and index is None:
             raise ValueError(f"variant {variant!r} needs an index")
         self.variant, self.index, self.cfg = variant, index, cfg
-        self._once: list[str] | None = None
+        self._once: list[Hit] | None = None
         self.last_ids: list[str] = []  # what the last step retrieved, for tests and traces
         self.last_query: str | None = None
+
+    async def _query(
+        self, ctx: StepContext, door: ModelDoor, settings: EpisodeSettings
+    ) -> RetrievalQuery:
+        """What this variant searches with at this step: the observation (top m1, BM25/exact)
+        and a dense query (top m2 among the rest); a count of 0 leaves that search out."""
+        m1, m2 = self.cfg.m1, self.cfg.m2
+        v = self.variant
+        if v == "instruction":
+            return RetrievalQuery(observation="", query=ctx.instruction, m1=0, m2=m2)
+        if v == "observation":
+            return RetrievalQuery(observation=ctx.observation, m1=m1, m2=0)
+        if v == "docs":
+            return RetrievalQuery(observation=ctx.observation, query=ctx.instruction, m1=m1, m2=m2)
+        self.last_query = await write_query(ctx, door, settings)
+        if v == "model":
+            return RetrievalQuery(observation="", query=self.last_query, m1=0, m2=m2)
+        # both, distill: the paper's procedure
+        return RetrievalQuery(observation=ctx.observation, query=self.last_query, m1=m1, m2=m2)
 
     async def retrieve(
         self, ctx: StepContext, door: ModelDoor, settings: EpisodeSettings
     ) -> list[str]:
         if self.variant == "none" or self.index is None:
             return []
-        if self.variant == "instruction":
-            if self._once is None:
-                self._once = [i for i, _ in self.index.search_dense(ctx.instruction, self.cfg.m2)]
-            ids = self._once
-        elif self.variant == "observation":
-            ids = [i for i, _ in self.index.search_lexical(ctx.observation, self.cfg.m1)]
-        elif self.variant == "model":
-            self.last_query = await write_query(ctx, door, settings)
-            ids = [i for i, _ in self.index.search_dense(self.last_query, self.cfg.m2)]
-        elif self.variant == "docs":
-            ids = [i for i, _ in self.index.search_lexical(ctx.observation, self.cfg.m1)]
-            ids += [
-                i for i, _ in self.index.search_dense(ctx.instruction, self.cfg.m2, exclude=ids)
-            ]
-        else:  # both, distill: the paper's procedure
-            ids = [i for i, _ in self.index.search_lexical(ctx.observation, self.cfg.m1)]
-            self.last_query = await write_query(ctx, door, settings)
-            ids += [
-                i for i, _ in self.index.search_dense(self.last_query, self.cfg.m2, exclude=ids)
-            ]
-        self.last_ids = ids
-        return fill_budget([render_record(self.index.get(i)) for i in ids], self.cfg.token_budget)
+        if self.variant == "instruction" and self._once is not None:
+            hits = self._once  # searched once per episode
+        else:
+            hits = self.index.retrieve(await self._query(ctx, door, settings))
+            if self.variant == "instruction":
+                self._once = hits
+        self.last_ids = [h.id for h in hits]
+        return fill_budget([render_record(h.record) for h in hits], self.cfg.token_budget)

@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+from lbi.registry import Registry
 
 if TYPE_CHECKING:
     from lbi.config import Config
@@ -32,29 +33,23 @@ class EmbedError(RuntimeError):
 
 
 EmbedFactory = Callable[[str, "Config"], Embedder]
-_FACTORIES: dict[str, EmbedFactory] = {}
-_LAZY = {
-    "minilm": "lbi.embed.minilm",
-    "hash": "lbi.embed.hashing",
-    "openai": "lbi.embed.openai_embed",
-}
+
+EMBEDDERS: Registry[EmbedFactory] = Registry(
+    kind="embedder",
+    group="lbi.embedders",
+    error=EmbedError,
+    builtins={
+        "minilm": "lbi.embed.minilm",
+        "hash": "lbi.embed.hashing",
+        "openai": "lbi.embed.openai_embed",
+    },
+)
 
 
 def register_embedder(prefix: str) -> Callable[[EmbedFactory], EmbedFactory]:
-    def deco(factory: EmbedFactory) -> EmbedFactory:
-        _FACTORIES[prefix] = factory
-        return factory
-
-    return deco
+    return EMBEDDERS.register(prefix)
 
 
 def make_embedder(spec: str, config: Config) -> Embedder:
-    prefix, _, arg = spec.partition(":")
-    if prefix not in _FACTORIES and prefix in _LAZY:
-        try:
-            importlib.import_module(_LAZY[prefix])
-        except ImportError as e:
-            raise EmbedError(f"embedder {spec!r} needs a missing package ({e.name})") from None
-    if prefix not in _FACTORIES:
-        raise EmbedError(f"unknown embedder {spec!r}; known: {', '.join(sorted(_LAZY))}")
-    return _FACTORIES[prefix](arg, config)
+    embedder: Embedder = EMBEDDERS.make(spec, config)
+    return embedder

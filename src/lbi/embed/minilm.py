@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lbi.embed.assets import minilm_onnx_path, minilm_tokenizer_json
 from lbi.embed.base import EmbedError, register_embedder
-from lbi.models.assets import minilm_onnx_path, minilm_tokenizer_json
 
 if TYPE_CHECKING:
     from lbi.config import Config

@@ -6,11 +6,11 @@ back as an observation with `info["error"] = True`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from lbi.registry import Registry
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
@@ -65,48 +65,40 @@ class EnvError(RuntimeError):
 
 EnvFactory = Callable[[str, "Config"], Environment]  # (argument after the colon, config)
 
-_FACTORIES: dict[str, EnvFactory] = {}
-_LAZY: dict[str, str] = {
-    "sql": "lbi.envs.sql.env",
-    "toy": "lbi.envs.toy",
-    "miniwob": "lbi.envs.web.miniwob",
-    "site": "lbi.envs.web.site",
-    "tau2": "lbi.envs.tau2_env",
-    "mcp": "lbi.envs.mcp_env",
-}
-_DESCRIPTIONS: dict[str, str] = {
-    "sql": "SQL over the 20 Spider-dev databases (SQLite, or any SQLAlchemy URL); sql:NAME for one",
-    "toy": "a tiny key-value store shipped for tests and demos",
-    "miniwob": "MiniWoB++ (125 tasks) via BrowserGym on Debian Chromium; miniwob.NAME for one",
-    "site": "any local website (a datasette demo shop by default); options url, docs_dir, db",
-    "tau2": "tau2 customer-service domains (tau2.airline, tau2.retail, ...) with a simulated user",
-    "mcp": "any MCP server over stdio or streamable HTTP (a SQLite test server by default)",
-}
+ENVS: Registry[EnvFactory] = Registry(
+    kind="environment",
+    group="lbi.envs",
+    error=EnvError,
+    builtins={
+        "sql": "lbi.envs.sql.env",
+        "toy": "lbi.envs.toy",
+        "miniwob": "lbi.envs.web.miniwob",
+        "site": "lbi.envs.web.site",
+        "tau2": "lbi.envs.tau2.env",
+        "mcp": "lbi.envs.mcp.env",
+        "gym": "lbi.envs.gym_adapter",
+    },
+    descriptions={
+        "sql": "SQL over the 20 Spider-dev databases (SQLite, or any SQLAlchemy URL); sql:NAME for one",
+        "toy": "a tiny key-value store shipped for tests and demos",
+        "miniwob": "MiniWoB++ (125 tasks) via BrowserGym on Debian Chromium; miniwob.NAME for one",
+        "site": "any local website (a datasette demo shop by default); options url, docs_dir, db",
+        "tau2": "tau2 customer-service domains (tau2.airline, tau2.retail, ...) with a simulated user",
+        "mcp": "any MCP server over stdio or streamable HTTP (a SQLite test server by default)",
+        "gym": "any Gymnasium env with text observations and actions: gym:ID, docs in env_options.gym.docs",
+    },
+    dotted=True,
+)
 
 
 def register_env(prefix: str, description: str = "") -> Callable[[EnvFactory], EnvFactory]:
-    def deco(factory: EnvFactory) -> EnvFactory:
-        _FACTORIES[prefix] = factory
-        if description:
-            _DESCRIPTIONS[prefix] = description
-        return factory
-
-    return deco
+    return ENVS.register(prefix, description)
 
 
 def list_envs() -> dict[str, str]:
-    return {k: _DESCRIPTIONS.get(k, "") for k in sorted(set(_FACTORIES) | set(_LAZY))}
+    return ENVS.names()
 
 
 def make_env(spec: str, config: Config) -> Environment:
-    prefix, _, arg = spec.partition(":")
-    if "." in prefix and prefix.split(".")[0] in (_FACTORIES.keys() | _LAZY.keys()):
-        prefix, arg = prefix.split(".", 1)[0], prefix.split(".", 1)[1] + (":" + arg if arg else "")
-    if prefix not in _FACTORIES and prefix in _LAZY:
-        try:
-            importlib.import_module(_LAZY[prefix])
-        except ImportError as e:
-            raise EnvError(f"environment {spec!r} needs a missing package ({e.name})") from None
-    if prefix not in _FACTORIES:
-        raise EnvError(f"unknown environment {spec!r}; known: {', '.join(list_envs())}")
-    return _FACTORIES[prefix](arg, config)
+    env: Environment = ENVS.make(spec, config)
+    return env

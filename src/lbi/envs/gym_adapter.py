@@ -1,8 +1,14 @@
 """Wrap any Gymnasium environment whose observations and actions are text.
 
-The user supplies the documentation (a folder of Markdown/text files, or `Doc` records) and a
-one-line action description; the adapter turns exceptions from the wrapped `step` into error
-observations so the contract holds. A new text environment is a few lines:
+The user supplies the documentation (a file or folder of Markdown/text files, or `Doc` records)
+and a one-line action description; the adapter turns exceptions from the wrapped `step` into
+error observations so the contract holds. From the command line, with no Python at all:
+
+    lbi synth --env gym:MyGame-v0 --set env_options.gym.docs=docs/game.md
+
+(`gym:module:MyGame-v0` imports `module` first, as `gymnasium.make` does, so an environment
+registered on import is found.) Settings under `env_options.gym`: `docs` (file or folder),
+`action_description`, `kwargs` (passed to `gymnasium.make`). In Python, a few lines:
 
     register_env("myenv")(lambda arg, cfg: GymTextEnv(MyGymEnv(), name="myenv", docs_dir="docs/"))
 """
@@ -11,21 +17,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lbi.envs.base import ActionSpace, StepResult
+from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
+from lbi.envs.docs import docs_from_path
+
+if TYPE_CHECKING:
+    from lbi.config import Config
 from lbi.types import Doc, Task
-
-
-def docs_from_folder(env: str, folder: str | Path) -> list[Doc]:
-    root = Path(folder)
-    out = []
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix.lower() in {".md", ".txt", ".rst"}:
-            text = p.read_text(errors="replace").strip()
-            if text:
-                out.append(Doc(env=env, source=str(p.relative_to(root)), title=p.stem, text=text))
-    return out
 
 
 class GymTextEnv:
@@ -42,7 +41,7 @@ class GymTextEnv:
     ) -> None:
         self.gym_env = gym_env
         self.name = name
-        self._docs = list(docs or []) + (docs_from_folder(name, docs_dir) if docs_dir else [])
+        self._docs = list(docs or []) + (docs_from_path(name, docs_dir) if docs_dir else [])
         self._action_description = action_description
         self._tasks = tasks or [
             Task(env=name, instruction="Interact with the environment.", origin="user")
@@ -84,9 +83,31 @@ class GymTextEnv:
         return []
 
     def load_suite(self, name: str) -> list[Task]:
-        from lbi.envs.base import EnvError
-
         raise EnvError(f"{self.name} has no benchmark suites")
 
     def sample_tasks(self) -> list[Task]:
         return list(self._tasks)
+
+
+@register_env("gym")
+def make_gym_env(arg: str, config: Config) -> GymTextEnv:
+    """`gym:ID`: any registered Gymnasium environment with text observations and actions."""
+    opts = dict(config.env_options.get("gym", {}))
+    if not arg:
+        raise EnvError("gym needs a Gymnasium id: --env gym:ID (or gym:module:ID)")
+    try:
+        import gymnasium
+    except ImportError:
+        raise EnvError("gym:ID needs gymnasium: pip install 'lbi[gym]'") from None
+    try:
+        gym_env = gymnasium.make(arg, **dict(opts.get("kwargs") or {}))
+    except (gymnasium.error.Error, ModuleNotFoundError) as e:
+        raise EnvError(f"gym:{arg}: {e}") from None
+    docs = opts.get("docs")
+    if not docs:
+        gym_env.close()
+        raise EnvError(
+            f"gym:{arg} needs its documentation: --set env_options.gym.docs=FILE_OR_FOLDER"
+        )
+    description = str(opts.get("action_description") or "Reply with one text action.")
+    return GymTextEnv(gym_env, name=f"gym:{arg}", docs_dir=docs, action_description=description)

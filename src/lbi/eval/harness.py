@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lbi.agents.react import EpisodeSettings, new_trajectory, run_episode
+from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
 from lbi.envs.base import Environment
 from lbi.eval.metered import MeteredDoor
 from lbi.executor import LocalExecutor
 from lbi.progress import stage_progress
-from lbi.types import EvalResult, Example, Step, Task, Trajectory
+from lbi.types import EvalResult, Example, Task, Trajectory
 
 if TYPE_CHECKING:
     from lbi.eval.contamination import ContaminationReport
@@ -101,26 +101,10 @@ def floor_actions(env: Environment, policy: str, max_steps: int) -> list[str]:
 async def _floor_episode(
     env: Environment, task: Task, actions: list[str], seed: int, model: str, variant: str
 ) -> Trajectory:
-    obs, _ = await asyncio.to_thread(env.reset, task, seed)
-    traj = new_trajectory(task, model, EpisodeSettings(seed=seed, sample=seed, variant=variant))
-    for k, action in enumerate(actions):
-        nxt, reward, term, trunc, info = await asyncio.to_thread(env.step, action)
-        traj.steps.append(
-            Step(
-                index=k,
-                observation=obs,
-                action=action,
-                next_observation=nxt,
-                reward=float(reward),
-                error=bool(info.get("error")),
-            )
-        )
-        obs = nxt
-        if term or trunc:
-            traj.reward, traj.terminated = float(reward), bool(term)
-            break
-    traj.success = traj.reward >= 1.0
-    return traj
+    settings = EpisodeSettings(
+        max_steps=max(1, len(actions)), seed=seed, sample=seed, variant=variant
+    )
+    return await drive(env, task, model, settings, FixedPolicy(actions))
 
 
 async def evaluate(

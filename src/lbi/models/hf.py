@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lbi.models.assets import weights_version
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError
-from lbi.models.local import with_system
+from lbi.models.chat import with_system
 from lbi.models.registry import register
 
 if TYPE_CHECKING:

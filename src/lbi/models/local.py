@@ -34,6 +34,7 @@ from lbi.models.base import (
     ModelError,
     TransientModelError,
 )
+from lbi.models.chat import with_system
 from lbi.models.registry import register
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 XLLAMACPP_INSTALL = "pip install 'lbi[local]'"
 # Without a system turn, SmolLM2's chat template inserts its own persona prompt.
-DEFAULT_SYSTEM = "You are a helpful assistant."
 # 0 keeps llama.cpp's load/progress chatter off stderr; request errors still come back as dicts.
 _LOG_VERBOSITY = 0
 
@@ -115,13 +115,6 @@ def _load(key: LoadKey) -> Any:
         return xllamacpp.Server(params)
     except RuntimeError as e:
         raise ModelError(f"llama.cpp could not load {key.path}: {e}") from None
-
-
-def with_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Always send a system turn: SmolLM2 rambles under the template's built-in persona."""
-    if any(m.get("role") == "system" for m in messages):
-        return list(messages)
-    return [{"role": "system", "content": DEFAULT_SYSTEM}, *messages]
 
 
 def build_payload(request: ChatRequest) -> dict[str, Any]:

@@ -13,10 +13,6 @@ from lbi.types import Doc
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.MULTILINE)
 
 
-def estimate_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
 def _sections(text: str) -> list[tuple[str, str]]:
     """(heading, body) pairs; text before the first heading has an empty heading."""
     marks = list(_HEADING.finditer(text))

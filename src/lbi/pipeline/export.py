@@ -19,7 +19,7 @@ from lbi.types import Example, Verdict
 
 def _assistant(step_reason: str, action: str, tools: list[dict[str, Any]] | None) -> dict[str, Any]:
     if tools:
-        from lbi.envs.tools import parse_tool_action
+        from lbi.envs.tools.actions import parse_tool_action
 
         call = parse_tool_action(action)
         if not isinstance(call, Exception):
@@ -157,7 +157,3 @@ def export_hf(
         f"## Counts\n{counts}\n\n## Config\n```yaml\n{config_yaml}\n```\n"
     )
     return len(rows)
-
-
-def example_to_dict(ex: Example) -> dict[str, Any]:
-    return json.loads(ex.model_dump_json())

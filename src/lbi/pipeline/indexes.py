@@ -62,7 +62,3 @@ def build_index(ctx: RunContext, kind: str) -> ExampleIndex:
     index.add(records)
     index.save(folder)
     return index
-
-
-def load_or_build(ctx: RunContext, kind: str) -> ExampleIndex:
-    return build_index(ctx, kind)

@@ -15,7 +15,7 @@ from lbi.agents.react import EpisodeSettings, StepRetriever, new_trajectory, run
 from lbi.envs.base import EnvError, Environment
 from lbi.executor import LocalExecutor
 from lbi.progress import stage_progress
-from lbi.types import Step, Task, Trajectory
+from lbi.types import Task, Trajectory
 
 if TYPE_CHECKING:
     from lbi.run import RunContext
@@ -46,14 +46,11 @@ async def rollout_tasks(
     have = ctx.store.ids(Trajectory)
     todo = [j for j in jobs if tid(*j) not in have]
 
-    def on_step(traj: Trajectory, step: Step) -> None:
-        ctx.store.put_step(traj.id, step)
-
     async def one(job: tuple[Task, int]) -> Trajectory:
         task, s = job
         env = await asyncio.to_thread(make_env)
         try:
-            return await run_episode(door, env, task, settings_for(s), retriever, on_step)
+            return await run_episode(door, env, task, settings_for(s), retriever)
         except EnvError as e:
             # A task the environment cannot start (e.g. a synthesized task with no start state)
             # is recorded as such and skipped, instead of stopping the whole run.

@@ -127,11 +127,13 @@ class ExampleIndex:
 
     def retrieve(self, query: RetrievalQuery) -> list[Hit]:
         """The paper's step: top m1 by observation, then top m2 by the query among the rest."""
-        hits = [
-            Hit(id=i, score=s, source="observation", record=self._records[i])
-            for i, s in self.search_lexical(query.observation, query.m1)
-        ]
-        if query.query:
+        hits = []
+        if query.m1 > 0:
+            hits = [
+                Hit(id=i, score=s, source="observation", record=self._records[i])
+                for i, s in self.search_lexical(query.observation, query.m1)
+            ]
+        if query.query and query.m2 > 0:
             chosen = {h.id for h in hits}
             hits += [
                 Hit(id=i, score=s, source="model", record=self._records[i])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lbi.models.local import with_system
+from lbi.models.chat import with_system
 from lbi.train.options import TrainError
 
 IGNORE = -100  # label value that the loss skips

@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lbi.config import TrainConfig
 from lbi.models.hf import Loaded
 from lbi.train.base import context_limit, load_base
 from lbi.train.data import Tokenized, build, split_holdout
 from lbi.train.export import merge_adapter, point_adapter_at, to_gguf
-from lbi.train.options import TrainConfig, TrainError, TrainResult
+from lbi.train.options import TrainError, TrainResult
 
 
 def _fmt_s(seconds: float) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.gym_adapter import docs_from_folder
+from lbi.envs.docs import docs_from_folder
 from lbi.envs.web import actions
 from lbi.envs.web.crawl import site_docs
 from lbi.envs.web.docs import action_reference

@@ -8,54 +8,21 @@ from typing import Annotated
 
 import typer
 
-from lbi.cli import (
+from lbi.cli.app import (
     ConfigOpt,
     EnvOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
-    _arun,
-    _config,
     app,
-    err,
+    arun,
+    cli_config,
     friendly,
     out,
+    start_run,
 )
-from lbi.config import Config
 from lbi.pipeline.synth import STAGES
-from lbi.run import RunContext, default_run_name
-
-
-def open_run(cfg: Config, run: str | None) -> RunContext:
-    name = run or default_run_name(cfg)
-    err.print(f"run: [bold]{name}[/]  ({Path(cfg.run_root) / name})")
-    return RunContext(name, cfg)
-
-
-def existing_run(run: str, config: Path | None, sets: list[str] | None) -> RunContext:
-    """Open a run for reading: its stored config, then --config and --set on top."""
-    import yaml
-
-    from lbi.config import apply_override, config_from_dict, load_config
-
-    cfg = load_config(config, sets)
-    stored = Path(cfg.run_root) / run / "config.yaml"
-    if not stored.is_file():
-        return RunContext(run, cfg, create=False)  # raises a clear "no run named" error
-    data = yaml.safe_load(stored.read_text()) or {}
-    if config is not None:
-        _deep_merge(data, yaml.safe_load(Path(config).read_text()) or {})
-    for assignment in sets or []:
-        apply_override(data, assignment)
-    return RunContext(run, config_from_dict(data), create=False)
-
-
-def _deep_merge(base: dict, top: dict) -> None:
-    for k, v in top.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_merge(base[k], v)
-        else:
-            base[k] = v
+from lbi.run import existing_run
 
 
 def _stages(
@@ -68,8 +35,8 @@ def _stages(
 ) -> None:
     from lbi.pipeline.synth import run_all
 
-    cfg = _config(config, set_, model, env)
-    ctx = open_run(cfg, run)
+    cfg = cli_config(config, set_, model, env)
+    ctx = start_run(cfg, run)
 
     async def go() -> dict:
         try:
@@ -77,7 +44,7 @@ def _stages(
         finally:
             await ctx.aclose()
 
-    _print_stats(_arun(go()))
+    _print_stats(arun(go()))
 
 
 def _print_stats(s: dict) -> None:
@@ -239,7 +206,7 @@ def episode(
     from lbi.models.door import open_door
     from lbi.types import Step, Task, Trajectory
 
-    cfg = _config(config, set_, model, env)
+    cfg = cli_config(config, set_, model, env)
     environment = make_env(cfg.env, cfg)
     if instruction:
         base = environment.sample_tasks()[0]
@@ -272,4 +239,4 @@ def episode(
             f"[bold]done[/]: {traj.stop_reason}, reward {traj.reward}, {len(traj.steps)} steps"
         )
 
-    _arun(go())
+    arun(go())

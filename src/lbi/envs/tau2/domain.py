@@ -20,7 +20,8 @@ from typing import Any
 from loguru import logger
 
 from lbi.envs.base import EnvError
-from lbi.envs.tools import DONE, RESPOND, format_tool_action, function_schema
+from lbi.envs.tools.actions import DONE, RESPOND, format_tool_action
+from lbi.envs.tools.schema import function_schema
 from lbi.types import Task
 
 logger.disable("tau2")  # before any tau2 import: its DEBUG logging would flood our output

@@ -3,7 +3,7 @@ to talk to offline: tools that read and write a lending-library database, server
 instructions, a documentation resource, a digest tool for state-based checks, and a reset
 tool so every episode starts from the same rows.
 
-    python -m lbi.testing.mcp_sqlite_server --db PATH [--http PORT]
+    python -m lbi.envs.mcp.sqlite_server --db PATH [--http PORT]
 
 Without --http it speaks MCP over stdio; with it, streamable HTTP on 127.0.0.1:PORT/mcp.
 """

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lbi.aio import BackgroundLoop
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.tau2_domain import (
+from lbi.envs.docs import split_markdown
+from lbi.envs.tau2.domain import (
     GREETING,
     STOP_TOKENS,
     AssistantMessage,
@@ -30,17 +32,9 @@ from lbi.envs.tau2_domain import (
     get_domain,
     user_guidelines,
 )
-from lbi.envs.tools import (
-    DONE,
-    RESPOND,
-    BackgroundLoop,
-    describe_tool,
-    format_tool_action,
-    open_step,
-    split_markdown,
-    tool_action_space,
-    tool_error,
-)
+from lbi.envs.tools.actions import DONE, RESPOND, format_tool_action
+from lbi.envs.tools.schema import describe_tool, tool_action_space
+from lbi.envs.tools.steps import open_step, tool_error
 from lbi.models.base import ChatRequest, Model
 from lbi.prompts import render
 from lbi.types import Doc, Task

@@ -21,8 +21,8 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, Tool
 from pydantic import BaseModel, ConfigDict
 
+from lbi.aio import BackgroundLoop
 from lbi.envs.base import EnvError
-from lbi.envs.tools import BackgroundLoop
 
 
 class McpOptions(BaseModel):

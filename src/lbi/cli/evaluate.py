@@ -7,22 +7,25 @@ from typing import Annotated
 
 import typer
 
-from lbi.cli import (
+from lbi.cli.app import (
     ConfigOpt,
     EnvOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
-    _arun,
-    _config,
     app,
+    arun,
+    cli_config,
     err,
     friendly,
-    index_app,
     out,
+    start_run,
 )
-from lbi.cli_pipeline import existing_run, open_run
 from lbi.config import ConfigError
+from lbi.run import existing_run
+
+index_app = typer.Typer(help="Retrieval index over a run's dataset.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 
 
 @index_app.command("build")
@@ -97,8 +100,8 @@ def eval_(
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
-    cfg = _config(config, set_, model, env)
-    ctx = open_run(cfg, run)
+    cfg = cli_config(config, set_, model, env)
+    ctx = start_run(cfg, run)
     probe = ctx.env_factory()()
     suite = suite or (probe.suites() or [""])[0]
     if not suite:
@@ -137,13 +140,13 @@ def eval_(
         finally:
             ctx.save_accounting()
 
-    results = _arun(go())
+    results = arun(go())
     paths = write_report(
         ctx.dir / "report", results, ReportMeta(**report_meta(ctx, plan)), contamination=report
     )
     out.print(paths.markdown.read_text(), markup=False, highlight=False, soft_wrap=True)
     out.print(f"report: {paths.html}")
-    _arun(ctx.aclose())
+    arun(ctx.aclose())
 
 
 @app.command()

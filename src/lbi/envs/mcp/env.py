@@ -22,23 +22,17 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.mcp_session import McpOptions, McpSession, observation, result_text, result_value
-from lbi.envs.tools import (
-    DONE,
-    describe_tool,
-    format_tool_action,
-    function_schema,
-    open_step,
-    split_markdown,
-    tool_action_space,
-    tool_error,
-)
+from lbi.envs.docs import split_markdown
+from lbi.envs.mcp.session import McpOptions, McpSession, observation, result_text, result_value
+from lbi.envs.tools.actions import DONE, format_tool_action
+from lbi.envs.tools.schema import describe_tool, function_schema, tool_action_space
+from lbi.envs.tools.steps import open_step, tool_error
 from lbi.types import Doc, Task, content_id
 
 if TYPE_CHECKING:
     from lbi.config import Config
 
-TEST_SERVER = "lbi.testing.mcp_sqlite_server"
+TEST_SERVER = "lbi.envs.mcp.sqlite_server"
 DOC_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
 
 
@@ -236,7 +230,7 @@ class McpEnv:
                     f"mcp tasks_file {path} is unusable: {str(e).splitlines()[0]}"
                 ) from None
         if self._builtin:
-            from lbi.testing.mcp_library_suite import suite_tasks
+            from lbi.envs.mcp.library_suite import suite_tasks
 
             return suite_tasks(self.name)
         return []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lbi.envs.tools import format_tool_action
+from lbi.envs.tools.actions import format_tool_action
 from lbi.types import Task
 
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from lbi.cli import ConfigOpt, SetOpt, app, friendly, out
-from lbi.cli_pipeline import existing_run
+from lbi.cli.app import ConfigOpt, SetOpt, app, friendly, out
 from lbi.config import ConfigError
+from lbi.run import existing_run
 
 
 def _train_errors() -> type[Exception]:

@@ -1,0 +1,17 @@
+"""The `lbi` command line: one thin module per command group; the logic lives in the layers below.
+
+`lbi.cli.app` holds the Typer app and what every group shares; importing this package
+registers every group's commands on it.
+"""
+
+from __future__ import annotations
+
+from lbi.cli import config_cmd, envs, evaluate, models, pipeline, runs, train  # noqa: F401
+from lbi.cli.app import app
+
+
+def main() -> None:
+    app(prog_name="lbi")
+
+
+__all__ = ["app", "main"]

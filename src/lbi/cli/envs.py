@@ -1,0 +1,59 @@
+"""`lbi envs`: list environments, check one against the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lbi.cli.app import ConfigOpt, SetOpt, app, cli_config, friendly, out
+
+envs_app = typer.Typer(
+    help="Environments: list them, check one against the contract.", no_args_is_help=True
+)
+app.add_typer(envs_app, name="envs")
+
+
+@envs_app.command("list")
+@friendly
+def envs_list() -> None:
+    """List registered environments."""
+    from lbi.envs.base import list_envs
+
+    table = Table("environment", "description")
+    for name, desc in list_envs().items():
+        table.add_row(name, desc)
+    out.print(table)
+
+
+@envs_app.command("check")
+@friendly
+def envs_check(
+    name: Annotated[str, typer.Argument(help="Environment spec, e.g. sql, sql:concert_singer.")],
+    url: Annotated[str | None, typer.Option(help="For site/mcp: the URL to check.")] = None,
+    docs: Annotated[Path | None, typer.Option(help="For site/mcp: a documentation folder.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Validate an environment: docs, reproducible reset, bad actions, reference solutions, close."""
+    from lbi.envs.base import make_env
+    from lbi.envs.check import check_env
+
+    cfg = cli_config(config, set_)
+    prefix = name.split(":")[0].split(".")[0]
+    if url or docs:
+        opts = dict(cfg.env_options.get(prefix, {}))
+        if url:
+            opts["url"] = url
+        if docs:
+            opts["docs_dir"] = str(docs)
+        cfg.env_options[prefix] = opts
+    report = check_env(lambda: make_env(name, cfg))
+    for r in report.results:
+        mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"
+        out.print(f"{mark} {r.name}" + (f"  [dim]{r.detail}[/]" if r.detail else ""))
+    out.print(f"{name}: {'passed' if report.ok else 'FAILED'}")
+    if not report.ok:
+        raise typer.Exit(1)
