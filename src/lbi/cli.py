@@ -215,6 +215,9 @@ def main() -> None:
 
 
 from lbi import cli_eval, cli_pipeline, cli_train  # noqa: E402, F401  (register their commands)
+from lbi.view.command import view as _view  # noqa: E402
+
+app.command("view")(friendly(_view))
 
 if __name__ == "__main__":  # `python -m lbi.cli`: use the module the commands registered on
     from lbi.cli import main as _main
