@@ -104,9 +104,8 @@ def create_app(view: RunView) -> Starlette:
         )
         page = _page(request)
         args = {k: v for k, v in q.items() if k != "page" and v}
-        return render(
-            "examples.html.j2", f=f, page=page, args=args, **view.examples(f, page), **view.facets()
-        )
+        ctx: dict[str, Any] = {**view.examples(f, page), **view.facets()}
+        return render("examples.html.j2", f=f, page=page, args=args, **ctx)
 
     def eval_grid(request: Request) -> Response:
         return render("eval.html.j2", **view.eval_grid())

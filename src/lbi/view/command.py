@@ -28,8 +28,15 @@ def view(
     ] = None,
 ) -> None:
     """Browse a run in the browser, read-only: data, verdicts, evaluation episodes."""
-    from lbi.view.serve import bind, check_host, opened, serve_forever
+    from lbi.view.serve import ViewError, bind, check_host, opened, serve_forever
 
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise ViewError(
+            f"lbi view needs the `view` extra ({e.name} is missing): pip install 'lbi[view]'"
+        ) from None
     check_host(host, public)
     bind(host, port).close()  # a taken port fails now, before the index is built
     with opened(run, config, set_) as v:

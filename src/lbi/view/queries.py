@@ -29,7 +29,8 @@ class Filters:
     q: str = ""
 
     def where(self) -> tuple[str, list[Any]]:
-        sql, args = ["1=1"], []
+        sql: list[str] = ["1=1"]
+        args: list[Any] = []
         if self.kept in ("kept", "rejected"):
             sql.append("e.kept=?")
             args.append(int(self.kept == "kept"))
