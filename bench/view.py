@@ -262,7 +262,7 @@ def main() -> None:
             )
     body = f"""`bench/view.py`: `lbi view` (its own process) over synthetic runs; time to first byte in ms,
 p50 / p99 over {args.requests} requests each (random trajectories, random two-word searches;
-page 500 is examples 24,951-25,000). "ready" is start to first answer, including the one pass
+page 500 is examples 24,951-25,000; at 10,010 examples it is past the last page, an empty list). "ready" is start to first answer, including the one pass
 that builds the viewer's index. RSS is the server's resident memory after all requests.
 Targets: p50 <= 200 ms for a page, <= 300 ms for a search. {machine()}.
 
