@@ -15,7 +15,17 @@ from typer.testing import CliRunner
 from lbi.cli import app
 
 PLUGINS = Path(__file__).parent / "plugins"
-CLI_MODULES = ["app", "config_cmd", "envs", "evaluate", "models", "pipeline", "runs", "train"]
+CLI_MODULES = [
+    "app",
+    "config_cmd",
+    "envs",
+    "evaluate",
+    "models",
+    "pipeline",
+    "runs",
+    "train",
+    "view",
+]
 runner = CliRunner()
 
 

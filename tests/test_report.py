@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lbi.eval.contamination import overlap_report
-from lbi.eval.report import ReportMeta, ReportPaths, write_report
+from lbi.eval.report import VIEWER_URL, ReportMeta, ReportPaths, write_report
 from lbi.types import EvalResult, Task
 
 VARIANTS = ["none", "docs", "instruction", "observation", "model", "both", "distill"]
@@ -133,7 +133,9 @@ def test_html_is_self_contained(report: ReportPaths) -> None:
     html = report.html.read_text()
     assert 'id="results"' in html and 'id="grid"' in html
     assert 'src="data:image/png;base64,' in html
-    assert "http://" not in html and "https://" not in html  # nothing to fetch
+    # Nothing to fetch: the only URLs are links to `lbi view` on loopback.
+    assert "http://" not in html.replace(VIEWER_URL, "") and "https://" not in html
+    assert f'href="{VIEWER_URL}/eval"' in html
     assert html.count("◆") >= 3  # floor-solved tasks marked in the grid
 
 

@@ -6,7 +6,16 @@ registers every group's commands on it.
 
 from __future__ import annotations
 
-from lbi.cli import config_cmd, envs, evaluate, models, pipeline, runs, train  # noqa: F401
+from lbi.cli import (  # noqa: F401  (each group registers its commands)
+    config_cmd,
+    envs,
+    evaluate,
+    models,
+    pipeline,
+    runs,
+    train,
+    view,
+)
 from lbi.cli.app import app
 
 

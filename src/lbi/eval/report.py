@@ -36,6 +36,9 @@ from lbi.eval.stats import (
 from lbi.types import EvalResult
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Where `lbi view RUN` serves by default (lbi.view.DEFAULT_PORT); the viewer rewrites these
+# links to its own address when it serves the report.
+VIEWER_URL = "http://127.0.0.1:8765"
 
 
 class ReportMeta(BaseModel):
@@ -229,6 +232,7 @@ def _context(
         "flips": _flip_rows(results),
         "contamination": contamination.line() if contamination else "not checked",
         "grid": _grid(results, floor),
+        "viewer": VIEWER_URL,
     }
 
 

@@ -160,23 +160,27 @@ async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str
 
 def stats(ctx: RunContext, decisions: list[filt.Decision] | None = None) -> dict[str, Any]:
     """The paper's Table 1 row plus spend per stage and calls per kept example."""
-    chunk_ids = ctx.store.get_meta("chunks", []) or []
-    docs = len(ctx.store.ids(Doc) | set(chunk_ids))
     if decisions is None:
         decisions = decide(ctx)
-    kept = sum(d.kept for d in decisions)
+    judges = [door.name for door in ctx.judges()]
+    return table_row(ctx, len(decisions), sum(d.kept for d in decisions), judges)
+
+
+def table_row(ctx: RunContext, raw: int, kept: int, judges: list[str]) -> dict[str, Any]:
+    """`stats` from counts already made (the viewer counts decisions in batches)."""
+    chunk_ids = ctx.store.get_meta("chunks", []) or []
+    docs = len(ctx.store.ids(Doc) | set(chunk_ids))
     acc = ctx.store.get_meta("accounting", {}) or {}
     stages = acc.get("stages", {})
     synth_calls = sum(
         stages.get(s, {}).get("calls", 0) + stages.get(s, {}).get("cache_hits", 0)
         for s in ("tasks", "rollout", "backward", "filter")
     )
-    judges = [door.name for door in ctx.judges()]
     return {
         "docs": docs,
         "tasks": len(synth_tasks(ctx)) if ctx.store.count(Task) else 0,
         "trajectories": count_synth_trajectories(ctx),
-        "raw_examples": len(decisions),
+        "raw_examples": raw,
         "kept_examples": kept,
         "policy": ctx.config.synth.backward_policy,
         "judges": judges,

@@ -1,0 +1,46 @@
+"""`lbi view`: browse a run in the browser, read-only (the app lives in `lbi.view`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lbi.cli.app import ConfigOpt, SetOpt, app, friendly, out
+from lbi.view import DEFAULT_PORT
+
+
+@app.command("view")
+@friendly
+def view(
+    run: Annotated[str, typer.Argument(help="Run name (under the run root) or a run folder.")],
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port (0: any free one).")
+    ] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public", help="Allow a non-loopback --host (anyone reaching it reads the run)."
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Browse a run in the browser, read-only: data, verdicts, evaluation episodes."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        from lbi.config import ConfigError
+
+        raise ConfigError(
+            f"lbi view needs the `view` extra ({e.name} is missing): pip install 'lbi[view]'"
+        ) from None
+    from lbi.view.serve import bind, check_host, opened, serve_forever
+
+    check_host(host, public)
+    bind(host, port).close()  # a taken port fails now, before the index is built
+    with opened(run, config, set_) as v:
+        out.print(f"lbi view: http://{host}:{port}/  (run {v.name}; Ctrl-C stops)", highlight=False)
+        serve_forever(v, host, port)

@@ -1,0 +1,102 @@
+"""Open a run for viewing (derived index in a temporary folder) and serve it with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lbi.config import ConfigError
+from lbi.view.index import build_index
+from lbi.view.queries import RunView
+from lbi.view.source import resolve_run
+
+
+class ViewError(ConfigError):
+    """A viewer setting that cannot work (a public address without --public, a taken port)."""
+
+
+def check_host(host: str, public: bool) -> None:
+    """Only loopback unless the user said `--public`: the pages show prompts and data."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not public:
+        raise ViewError(
+            f"{host} is not a loopback address: anyone who can reach it could read the run; "
+            "add --public to serve on it anyway"
+        )
+
+
+@contextmanager
+def opened(
+    run: str, config: Path | None = None, sets: list[str] | None = None
+) -> Iterator[RunView]:
+    """The run's view; its derived index lives in a temporary folder removed on exit."""
+    ctx = resolve_run(run, config, sets)
+    tmp = Path(tempfile.mkdtemp(prefix="lbi-view-"))
+    try:
+        index = tmp / "index.sqlite"
+        build_index(ctx, index)
+        ctx.store.close()
+        yield RunView(ctx.name, ctx.dir, ctx.store.path, index)
+    finally:
+        ctx.store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: any free one), so a caller knows the port before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ViewError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.listen(128)
+    return sock
+
+
+@contextmanager
+def serving(view: RunView, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve in a background thread; yields the base URL; stops the server on exit."""
+    import uvicorn
+
+    from lbi.view.app import create_app
+
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(create_app(view), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise ViewError("the viewer's server failed to start")
+            threading.Event().wait(0.02)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def serve_forever(view: RunView, host: str, port: int) -> None:
+    import uvicorn
+
+    from lbi.view.app import create_app
+
+    sock = bind(host, port)
+    try:
+        uvicorn.Server(uvicorn.Config(create_app(view), log_level="warning", lifespan="off")).run(
+            sockets=[sock]
+        )
+    finally:
+        sock.close()
