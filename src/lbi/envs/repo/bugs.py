@@ -94,9 +94,9 @@ def build(
     cands: list[Mutation] = []
     for f in iter_files(snap):
         rel = f.relative_to(snap)
-        if f.suffix == ".py" and not _is_test(rel) and rel.parts[0] not in ("docs", "examples"):
-            if rel.name not in ("setup.py", "conftest.py", "noxfile.py"):
-                cands += candidates(str(rel), f.read_text(encoding="utf-8", errors="replace"))
+        skip = rel.parts[0] in ("docs", "examples") or rel.name in ("setup.py", "noxfile.py")
+        if f.suffix == ".py" and not _is_test(rel) and not skip:
+            cands += candidates(str(rel), f.read_text(encoding="utf-8", errors="replace"))
     random.Random(f"{seed}:{project}").shuffle(cands)
     out: list[dict[str, Any]] = []
     for m in cands[:tries]:

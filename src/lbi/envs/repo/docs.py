@@ -48,7 +48,11 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
 
 
 def _first_line(node: ast.AST) -> str:
-    doc = ast.get_docstring(node) if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) else None  # noqa: E501
+    doc = (
+        ast.get_docstring(node)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        else None
+    )
     return doc.strip().splitlines()[0] if doc and doc.strip() else ""
 
 
@@ -95,11 +99,11 @@ def repo_docs(env: str, root: Path, name: str) -> list[Doc]:
         if f.suffix in _TEXT and f.relative_to(root).parts[0] in ("docs", "doc", "documentation")
     ]
     for f in texts:
-        rel = str(f.relative_to(root))
+        name_rel = str(f.relative_to(root))
         parts = chunk(f.read_text(encoding="utf-8", errors="replace"))
         for i, text in enumerate(parts, 1):
-            title = rel if len(parts) == 1 else f"{rel} (part {i} of {len(parts)})"
-            docs.append(Doc(env=env, source=f"{name}/{rel}", title=title, text=text))
+            title = name_rel if len(parts) == 1 else f"{name_rel} (part {i} of {len(parts)})"
+            docs.append(Doc(env=env, source=f"{name}/{name_rel}", title=title, text=text))
     summaries = []
     for f in files:
         rel = f.relative_to(root)

@@ -215,7 +215,9 @@ def _quote(s: str) -> str:
     return shlex.quote(s)
 
 
-@register_env("repo", "any Python repository in a bubblewrap sandbox (options path, setup, test_cmd)")
+@register_env(
+    "repo", "any Python repository in a bubblewrap sandbox (options path, setup, test_cmd)"
+)
 def make_repo_env(arg: str, config: Config) -> RepoEnv:
     opts = dict(config.env_options.get("repo", {}))
     if unknown := sorted(set(opts) - _OPTIONS):

@@ -32,9 +32,7 @@ class Mutation:
         return (self.path, self.line, self.kind, self.after)
 
 
-def _swap_between(
-    line: str, start: int, end: int, old: str, new: str
-) -> str | None:
+def _swap_between(line: str, start: int, end: int, old: str, new: str) -> str | None:
     """Replace the one `old` token found in line[start:end] by `new`."""
     gap = line[start:end]
     stripped = gap.strip().strip("()").strip()
@@ -75,7 +73,7 @@ def candidates(path: str, source: str) -> list[Mutation]:
     for node in _in_functions(tree):
         if not _one_line(node):
             continue
-        ln = node.lineno
+        ln = getattr(node, "lineno", 0)
         line = lines[ln - 1]
         if isinstance(node, ast.Compare) and len(node.ops) == 1 and _one_line(node.left):
             pair = _CMP.get(type(node.ops[0]))
@@ -86,12 +84,16 @@ def candidates(path: str, source: str) -> list[Mutation]:
         elif isinstance(node, ast.BinOp) and _one_line(node.left) and node.right.lineno == ln:
             pair = _BIN.get(type(node.op))
             if pair:
-                new = _swap_between(line, node.left.end_col_offset or 0, node.right.col_offset, *pair)
+                new = _swap_between(
+                    line, node.left.end_col_offset or 0, node.right.col_offset, *pair
+                )
                 add(ln, "operator", new)
         elif isinstance(node, ast.BoolOp) and len(node.values) == 2:
             a, b = node.values
             if _one_line(a) and b.lineno == ln:
-                new = _swap_between(line, a.end_col_offset or 0, b.col_offset, *_BOOL[type(node.op)])
+                new = _swap_between(
+                    line, a.end_col_offset or 0, b.col_offset, *_BOOL[type(node.op)]
+                )
                 add(ln, "condition", new)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             s, e = node.col_offset, node.operand.col_offset
@@ -108,7 +110,10 @@ def candidates(path: str, source: str) -> list[Mutation]:
         elif isinstance(node, ast.Call) and len(node.args) >= 2 and not node.keywords:
             a, b = node.args[0], node.args[1]
             if _one_line(a) and _one_line(b) and a.lineno == b.lineno == ln:
-                ta, tb = line[a.col_offset : a.end_col_offset], line[b.col_offset : b.end_col_offset]
+                ta, tb = (
+                    line[a.col_offset : a.end_col_offset],
+                    line[b.col_offset : b.end_col_offset],
+                )
                 if ta != tb and "*" not in ta + tb:
                     between = line[a.end_col_offset : b.col_offset]
                     new = line[: a.col_offset] + tb + between + ta + line[b.end_col_offset :]

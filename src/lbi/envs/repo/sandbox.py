@@ -19,6 +19,7 @@ other user, bubblewrap makes a user namespace and the command keeps the caller's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -266,7 +267,5 @@ def run_argv(argv: list[str], lim: Limits, cwd: str | None = None) -> RunResult:
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the group; bubblewrap's `--die-with-parent` then ends the sandbox's PID namespace."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

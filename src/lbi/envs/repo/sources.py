@@ -25,9 +25,7 @@ class Sources:
         if self.user_path is not None and not self.user_path.is_dir():
             raise ValueError(f"env_options.repo.path {self.user_path} is not a folder")
         self.user_pythonpath = opts.get("pythonpath")
-        self.default = (
-            str(opts.get("name") or self.user_path.name) if self.user_path else DEMO_NAME
-        )
+        self.default = str(opts.get("name") or self.user_path.name) if self.user_path else DEMO_NAME
         self._snaps: dict[str, Path] = {}
 
     def path(self, name: str) -> Path:

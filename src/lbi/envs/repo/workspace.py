@@ -129,7 +129,9 @@ def digest(root: Path) -> str:
     """A hash of the workspace's files (paths, modes, contents) outside .git and caches."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in (".git", "__pycache__", ".pytest_cache"))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in (".git", "__pycache__", ".pytest_cache")
+        )
         for name in sorted(filenames):
             p = os.path.join(dirpath, name)
             st = os.lstat(p)

@@ -1,5 +1,4 @@
 import pytest
-
 from wordstats import chunks, clamp, is_palindrome, median, top_words, word_count, words
 
 
