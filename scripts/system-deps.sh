@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# System packages the tests need: Debian's Chromium (web envs, report test) and MariaDB (sql).
+# System packages the tests need: Debian's Chromium (web envs, report test), MariaDB (sql),
+# bubblewrap (the repo environment's sandbox).
 set -euo pipefail
 need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 if [ ${#need[@]} -gt 0 ]; then
