@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lbi.agents.parse import ParseError, parse_react, react_grammar
+from lbi.agents.answer import after_end, read_actions, unreadable
+from lbi.agents.parse import ParseError, react_grammar
 from lbi.envs.base import ActionSpace, Environment
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
@@ -82,8 +83,9 @@ def build_messages(
         "act_system",
         env=env,
         action_description=space.description,
-        tools_text="" if native_tools else tools_text(space),
+        tools_text=tools_text(space),
         example_action=space.examples[0] if space.examples else "",
+        native_tools=native_tools,
     )
     recent = history[-settings.history_steps :]
     user = render(
@@ -94,15 +96,6 @@ def build_messages(
         observation=_clip(observation, settings.obs_chars),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def _action_from(resp_text: str, tool_calls: list[dict[str, Any]]) -> tuple[str, str]:
-    if tool_calls:
-        from lbi.envs.tools import tool_call_from_openai
-
-        return resp_text.strip(), tool_call_from_openai(tool_calls[0])
-    parsed = parse_react(resp_text)
-    return parsed.reason, parsed.action
 
 
 def new_trajectory(
@@ -163,36 +156,39 @@ async def run_episode(
             meta={"step": t, "reference": task.reference, "fallback": space.examples},
         )
         resp = await door.chat(request, stage=settings.stage)
-        reward, info = 0.0, {}
         try:
-            reason, action = _action_from(resp.text, resp.tool_calls)
-        except ParseError as e:
-            reason, action = "", resp.text.strip()[:200]
-            next_obs = f"Error: could not read your answer ({e}). Answer with 'REASON: ...' then 'ACTION: ...'."
-            info = {"error": True}
-        else:
-            next_obs, reward, terminated, truncated, info = await asyncio.to_thread(
-                env.step, action
+            answers, failure = read_actions(resp), ""
+        except ParseError as e:  # unreadable or cut at the token limit: nothing is executed
+            answers, failure = [("", resp.text.strip()[:200])], unreadable(e, native_tools)
+        for reason, action in answers:  # every tool call of the answer, in order
+            ended = terminated or truncated
+            if failure or ended:
+                next_obs, reward, error = failure or after_end(action), 0.0, True
+            else:
+                next_obs, reward, terminated, truncated, info = await asyncio.to_thread(
+                    env.step, action
+                )
+                error = bool(info.get("error"))
+            digest = await asyncio.to_thread(env.state_digest) if settings.record_digests else ""
+            step = Step(
+                index=len(traj.steps),
+                observation=observation,
+                reason=reason,
+                action=action,
+                next_observation=next_obs,
+                reward=float(reward),
+                error=error,
+                raw=resp.text,
+                messages=messages,
+                tools=request.tools,
+                digest=digest,
             )
-        digest = await asyncio.to_thread(env.state_digest) if settings.record_digests else ""
-        step = Step(
-            index=t,
-            observation=observation,
-            reason=reason,
-            action=action,
-            next_observation=next_obs,
-            reward=float(reward),
-            error=bool(info.get("error")),
-            raw=resp.text,
-            messages=messages,
-            tools=request.tools,
-            digest=digest,
-        )
-        traj.steps.append(step)
-        if on_step:
-            on_step(traj, step)
-        observation = next_obs
-        traj.reward = float(reward) if (terminated or truncated) else traj.reward
+            traj.steps.append(step)
+            if on_step:
+                on_step(traj, step)
+            observation = next_obs
+            if not ended and (terminated or truncated):
+                traj.reward = float(reward)
         if terminated or truncated:
             break
     traj.terminated = terminated

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from lbi.config import Config
-from lbi.models.accounting import Accountant
+from lbi.models.accounting import Accountant, run_accountant
 from lbi.models.base import (
     Capabilities,
     ChatRequest,
     ChatResponse,
     Model,
     ModelError,
+    RetriesExhausted,
     StructuredOutputError,
     TransientModelError,
 )
@@ -49,7 +50,6 @@ class ModelDoor:
     ) -> None:
         self.model = model
         self.name = model.name
-        self.capabilities: Capabilities = model.capabilities
         self.config = config
         self.cache = cache
         self.accountant = accountant
@@ -70,7 +70,27 @@ class ModelDoor:
         self._recorded: set[str] = set()
         self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """The backend's, read on each use: an endpoint that refused a field has stepped down."""
+        return self.model.capabilities
+
     async def chat(self, request: ChatRequest, *, stage: str = "default") -> ChatResponse:
+        """One answer; an answer cut at the token limit is asked once more with a larger limit
+        and, if cut again, returned with `truncated` set (callers must not read it as whole)."""
+        limits = self.config.models.max_tokens
+        limit = getattr(limits, request.kind, None)
+        if isinstance(limit, int) and limit > 0:
+            request = replace(request, max_tokens=limit)
+        response = await self._chat_once(request, stage)
+        if response.truncated and limits.length_retry_factor > 1:
+            bigger = int(request.max_tokens * limits.length_retry_factor)
+            response = await self._chat_once(replace(request, max_tokens=bigger), stage)
+            if response.truncated:
+                self.accountant.record_truncated(stage)
+        return response
+
+    async def _chat_once(self, request: ChatRequest, stage: str) -> ChatResponse:
         key = cache_key(self._prefix, self._model_arg, request)
         if self.cache is not None:
             hit = self.cache.get(key)
@@ -134,7 +154,9 @@ class ModelDoor:
             return response
         reason = str(last) if last else "no attempt made"
         self.accountant.record_failure(stage, reason)
-        raise ModelError(f"{self.name}: gave up after {door.max_retries + 1} attempts: {reason}")
+        raise RetriesExhausted(
+            f"{self.name}: gave up after {door.max_retries + 1} attempts: {reason}"
+        )
 
     def _backoff(self, attempt: int, error: ModelError | None) -> float:
         """Full jitter (uniform in [0, base*2^n]); a server's Retry-After wins when given."""
@@ -163,6 +185,9 @@ class ModelDoor:
         error = ""
         for _ in range(attempts):
             response = await self.chat(req, stage=stage)
+            if response.truncated:  # a cut JSON value is not repaired by asking again
+                error = f"the answer was cut at the token limit ({req.max_tokens} tokens)"
+                break
             try:
                 value = extract_json(response.text)
                 check_schema(value, schema)
@@ -229,7 +254,7 @@ def open_door(
         model,
         config,
         cache if config.cache.enabled else None,
-        accountant or Accountant(config),
+        accountant or run_accountant(config),
         record_path=record_path,
         owns_cache=owns,
     )
