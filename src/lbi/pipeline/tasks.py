@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lbi.executor import LocalExecutor
+from lbi.identity import training_setup
 from lbi.models.base import ChatRequest
 from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.structured import ask_json
@@ -132,7 +133,14 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
     env = make_env()
     try:
         space = env.action_space()
-        starts = {repr(sorted(t.setup.items())): t for t in env.sample_tasks()}
+        # Starts keep a benchmark task's resources (its database), never its identity (its
+        # scenario id or gold): exploration is practice, not a look at the test.
+        starts = {
+            repr(sorted(training_setup(t.setup).items())): t.model_copy(
+                update={"setup": training_setup(t.setup), "gold": {}, "reference": []}
+            )
+            for t in env.sample_tasks()
+        }
         todo = [
             t
             for key, t in sorted(starts.items())
