@@ -29,6 +29,7 @@ OPTIONAL_FIELDS = (
     "reasoning_effort",
     "grammar",
     "parallel_tool_calls",
+    "tools",
 )
 
 
@@ -72,7 +73,7 @@ def build_body(
         body["seed"] = request.seed
     if request.stop and "stop" not in refused:
         body["stop"] = request.stop
-    if request.tools:
+    if request.tools and record.tools and "tools" not in refused:
         body["tools"] = request.tools
     effort = getattr(cfg, "reasoning_effort", None)
     if effort and "reasoning_effort" not in refused:
@@ -155,6 +156,11 @@ def step_down(record: EndpointRecord, refused: str) -> bool:
         if i >= 2:
             return False
         record.json_mode = order[i + 1]
+    elif refused == "tools":  # e.g. vLLM without --enable-auto-tool-choice: text actions
+        if not record.tools:
+            return False
+        record.tools = False
+        record.refused = sorted({*record.refused, "tools"})
     elif refused == "grammar":
         if not record.grammar:
             return False

@@ -78,7 +78,7 @@ async def probe(spec: str, config: Config) -> ProbeReport:
         report = ProbeReport(spec=spec, answers=False)
         ping = ChatRequest(
             messages=[{"role": "user", "content": "Reply with the single word: ok"}],
-            max_tokens=8,
+            max_tokens=16,
             kind="probe",
         )
         start = time.perf_counter()
@@ -143,7 +143,7 @@ async def _modes(spec: str, config: Config, report: ProbeReport, door: ModelDoor
 async def _probe_json(door: ModelDoor, report: ProbeReport) -> None:
     request = ChatRequest(
         messages=[{"role": "user", "content": "Say hello to the user in one short sentence."}],
-        max_tokens=64,
+        max_tokens=256,  # room for a reasoning model's hidden reasoning
         json_schema=_SCHEMA,
         kind="probe",
     )
@@ -167,7 +167,7 @@ async def _probe_json(door: ModelDoor, report: ProbeReport) -> None:
 async def _probe_tools(door: ModelDoor, report: ProbeReport) -> None:
     request = ChatRequest(
         messages=[{"role": "user", "content": "What is the weather in Paris? Use the tool."}],
-        max_tokens=64,
+        max_tokens=256,
         tools=[_TOOL],
         kind="probe",
     )

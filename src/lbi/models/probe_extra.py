@@ -38,7 +38,7 @@ async def probe_json_object(door: ModelDoor) -> bool:
     record.json_mode = "json_object"
     request = ChatRequest(
         messages=[{"role": "user", "content": "Give a JSON object with one key `ok` set to true."}],
-        max_tokens=32,
+        max_tokens=256,
         json_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}},
         kind="probe",
     )
@@ -63,7 +63,7 @@ async def probe_parallel(door: ModelDoor) -> bool:
                 "both in this answer.",
             }
         ],
-        max_tokens=96,
+        max_tokens=256,
         tools=[_WEATHER],
         kind="probe",
     )
