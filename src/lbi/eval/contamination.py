@@ -163,10 +163,10 @@ def overlap_report(
                 exact=exact_pos is not None,
             )
         )
-    hits = identity_matches(benchmark, data_list, seeds)
+    same = identity_matches(benchmark, data_list, seeds)
     for row in rows:
-        if row.task_id in hits:
-            row.match_id, row.match_kind, row.identity = hits[row.task_id]
+        if row.task_id in same:
+            row.match_id, row.match_kind, row.identity = same[row.task_id]
     return ContaminationReport(
         n=n,
         threshold=threshold,

@@ -120,7 +120,7 @@ async def context_length(model: Any) -> int | None:
             None,
         ):
             continue
-        meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+        meta: dict[str, Any] = item["meta"] if isinstance(item.get("meta"), dict) else {}
         for value in (
             item.get("max_model_len"),
             item.get("context_length"),
