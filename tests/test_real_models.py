@@ -208,7 +208,7 @@ def test_local_endpoints_are_free_and_allow_unpriced_lifts_the_check() -> None:
 # -- transient failures, run identity -------------------------------------------------------
 
 
-def test_judge_that_failed_transiently_is_judged_again_on_rerun(tmp_path: Path) -> None:
+def test_transient_failures_are_asked_again_on_rerun_not_kept(tmp_path: Path) -> None:
     with FakeOpenAIServer(
         profile=PROFILES["openai-chat"], react_actions=["set a 1", "submit"], match_ids=True
     ) as srv:
@@ -224,24 +224,30 @@ def test_judge_that_failed_transiently_is_judged_again_on_rerun(tmp_path: Path) 
             "synth.max_steps": 2,
         }.items():
             base += ["--set", f"{key}={value}"]
-        for stage in ("tasks", "rollout", "backward"):
+        from lbi.run import RunContext
+
+        def count(kind: type) -> int:
+            ctx = RunContext("j", Config(run_root=str(tmp_path)), create=False)
+            try:
+                return int(ctx.store.count(kind))
+            finally:
+                ctx.store.close()
+
+        srv.fault_ratio = {"500": 1.0}  # the task proposal fails (a transient server error)
+        assert runner.invoke(app, ["tasks", *base]).exit_code == 0
+        assert count(Task) == 0
+        srv.fault_ratio = {}
+        assert runner.invoke(app, ["tasks", *base]).exit_code == 0
+        assert count(Task) > 0  # the chunk was not marked done: asked again
+        for stage in ("rollout", "backward"):
             assert runner.invoke(app, [stage, *base]).exit_code == 0
         srv.fault_ratio = {"500": 1.0}  # every judge call fails (a transient server error)
         r = runner.invoke(app, ["filter", *base])
         assert r.exit_code == 0, r.output
-        from lbi.run import RunContext
-
-        def verdicts() -> int:
-            ctx = RunContext("j", Config(run_root=str(tmp_path)), create=False)
-            try:
-                return ctx.store.count(Verdict)
-            finally:
-                ctx.store.close()
-
-        assert verdicts() == 0  # no rejection was stored for a failure that was not theirs
+        assert count(Verdict) == 0  # no rejection was stored for a failure that was not theirs
         srv.fault_ratio = {}
         assert runner.invoke(app, ["filter", *base]).exit_code == 0
-        assert verdicts() > 0
+        assert count(Verdict) > 0
 
 
 def test_transport_settings_do_not_change_the_run_name() -> None:

@@ -97,6 +97,7 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     todo = [c for c in chunks if c.id not in done]
     door = ctx.door()
     space = env.action_space()
+    failed: set[str] = set()
 
     async def one(chunk: Doc) -> list[Task]:
         prompt = render(
@@ -113,6 +114,8 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
             _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title}),
             tasks_schema(cfg.tasks_per_chunk),
             STAGE,
+            failed,
+            chunk.id,
         )
         return [
             Task(env=env.name, instruction=ins, setup=chunk.setup, origin="docs", doc_id=chunk.id)
@@ -122,7 +125,8 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     with stage_progress("tasks from docs", len(chunks), ctx.accountant) as advance:
         advance(len(chunks) - len(todo))
         async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
-            ctx.commit([chunk, *tasks], marks=[(STAGE, chunk.id)])
+            # A chunk whose call failed transiently is not marked: the next run asks again.
+            ctx.commit([chunk, *tasks], marks=[] if chunk.id in failed else [(STAGE, chunk.id)])
             advance()
     return chunks
 
