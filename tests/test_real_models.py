@@ -362,3 +362,20 @@ def test_tau2_customer_counts_in_the_run_and_its_budget(tmp_path: Path) -> None:
         asyncio.run(ctx.aclose())
     r = runner.invoke(app, ["stats", "t", "--set", f"run_root={tmp_path}"])
     assert r.exit_code == 0 and "user_sim" in r.output
+
+
+def test_embeddings_count_in_the_open_run(tmp_path: Path) -> None:
+    from lbi.embed.base import make_embedder
+    from lbi.run import RunContext
+
+    with FakeOpenAIServer() as srv:
+        cfg = config(srv, tmp_path, embed={"name": "openai:emb"})
+        cfg.prices = {"openai:emb": Price(prompt=100.0)}
+        ctx = RunContext("e", cfg)
+        try:
+            _ = ctx.accountant
+            make_embedder("openai:emb", cfg).embed(["a query", "another text"])
+            spent = ctx.accountant.stage("embed")
+            assert spent.calls == 1 and spent.prompt_tokens > 0 and spent.cost_usd > 0
+        finally:
+            asyncio.run(ctx.aclose())

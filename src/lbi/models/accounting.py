@@ -183,8 +183,9 @@ def run_accountant(config: Config | None = None) -> Accountant:
 
 
 def paid_models(config: Config) -> list[str]:
-    """The chat models a run will call that bill per token: `openai:` on a remote host."""
-    specs = [config.model, *config.extra_models, *config.synth.judges]
+    """The models a run will call that bill per token (chat, judges, the simulated customer,
+    embeddings): `openai:` on a remote host."""
+    specs = [config.model, *config.extra_models, *config.synth.judges, config.embed.name]
     user = (config.env_options.get("tau2") or {}).get("user_model")
     if isinstance(user, str) and user:
         specs.append(user)
