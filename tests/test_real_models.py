@@ -379,3 +379,15 @@ def test_embeddings_count_in_the_open_run(tmp_path: Path) -> None:
             assert spent.calls == 1 and spent.prompt_tokens > 0 and spent.cost_usd > 0
         finally:
             asyncio.run(ctx.aclose())
+
+
+def test_concurrent_calls_refused_together_all_succeed(tmp_path: Path) -> None:
+    with FakeOpenAIServer(profile=PROFILES["openai-reasoning"], latency=0.05) as srv:
+        cfg = config(srv, tmp_path)
+
+        async def go() -> Any:
+            async with open_door("openai:alias", cfg) as door:
+                return await asyncio.gather(*(door.chat(ask(f"q{i}")) for i in range(6)))
+
+        answers = asyncio.run(go())
+    assert len(answers) == 6 and all(a.text for a in answers)

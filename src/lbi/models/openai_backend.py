@@ -173,6 +173,8 @@ class OpenAIModel:
                 if field is not None and step_down(self.record, field):
                     self._learnt()
                     continue
+                if field is not None and self.body(request) != body:
+                    continue  # a concurrent call already learnt this refusal: resend
                 error = self._status_error(e.status, e.headers, e.message())
             except ConnectionFailed as e:
                 error = TransientModelError(
