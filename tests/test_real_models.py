@@ -391,3 +391,21 @@ def test_concurrent_calls_refused_together_all_succeed(tmp_path: Path) -> None:
 
         answers = asyncio.run(go())
     assert len(answers) == 6 and all(a.text for a in answers)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"error": {"message": "x", "param": "max_tokens"}}', "max_tokens"),
+        ('[{"error": {"code": 400, "message": "Unknown name \\"seed\\": Cannot find field."}}]', "seed"),
+        ('{"object": "error", "message": "\\"auto\\" tool choice requires '
+         '--enable-auto-tool-choice", "param": null, "code": 400}', "tools"),
+        ('{"error": {"message": "llama3 does not support tools"}}', "tools"),
+        ('{"error": {"message": "the model is overloaded"}}', None),
+    ],
+)  # fmt: skip
+def test_refused_field_is_read_from_each_error_shape(text: str, field: str | None) -> None:
+    from lbi.models.openai_request import refused_field
+
+    body = {"model": "m", "messages": [], "max_tokens": 5, "seed": 1, "tools": [{}]}
+    assert refused_field(400, text, body) == field

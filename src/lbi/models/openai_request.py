@@ -114,8 +114,29 @@ def _error_fields(text: str) -> tuple[str, str]:
     return str(data.get("param") or ""), str(data.get("message") or text)
 
 
+_REFUSAL_WORDS = (
+    "unsupported",
+    "not supported",
+    "does not support",
+    "unknown",
+    "unrecognized",
+    "not allowed",
+    "extra inputs",
+    "invalid",
+    "requires",
+    "cannot find field",
+)
+# How a message may name a field without its JSON name (vLLM: '"auto" tool choice requires').
+_ALIASES = {
+    "tools": ("tools", "tool choice", "tool_choice", "tool-call", "function calling"),
+    "response_format": ("response_format", "json_schema", "json_object", "response format"),
+}
+
+
 def refused_field(status: int, text: str, body: dict[str, Any]) -> str | None:
-    """The optional field a 400/422 refused, if it names one that was sent."""
+    """The optional field a 400/422 refused, if it names one that was sent: by the error's
+    `param` (OpenAI), else by the field quoted or named in a message that says it is refused
+    (vLLM and Gemini give no param)."""
     if status not in (400, 422):
         return None
     param, message = _error_fields(text)
@@ -125,25 +146,13 @@ def refused_field(status: int, text: str, body: dict[str, Any]) -> str | None:
     if param.startswith("response_format") and "response_format" in body:
         return "response_format"
     lowered = message.lower()
-    if not any(
-        w in lowered
-        for w in (
-            "unsupported",
-            "not supported",
-            "unknown",
-            "unrecognized",
-            "not allowed",
-            "extra inputs",
-            "invalid",
-            "does not support",
-        )
-    ):
+    if not any(w in lowered for w in _REFUSAL_WORDS):
         return None
     named = [f for f in _QUOTED.findall(message) if f in sent]
     if named:
         return named[0]
     for f in sent:
-        if f in lowered or (f == "response_format" and "json_schema" in lowered):
+        if any(alias in lowered for alias in _ALIASES.get(f, (f,))):
             return f
     return None
 

@@ -149,14 +149,16 @@ def refusal(profile: Profile, body: dict[str, Any]) -> str | None:
 
 
 def error_body(profile: Profile, status: int, message: str, param: str | None) -> Any:
-    code = "unsupported_parameter" if param else "invalid_request_error"
-    if profile.error_shape == "flat":  # vLLM
+    """OpenAI names the refused field in `param`; vLLM and Gemini only in the message."""
+    if profile.error_shape == "flat":  # vLLM's ErrorResponse
         return {"object": "error", "message": message, "type": "BadRequestError",
-                "param": param, "code": status}  # fmt: skip
-    inner = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+                "param": None, "code": status}  # fmt: skip
     if profile.error_shape == "list":  # Gemini
-        return [{"error": {**inner, "code": status, "status": "INVALID_ARGUMENT"}}]
-    return {"error": inner}
+        inner = {"code": status, "message": message, "status": "INVALID_ARGUMENT"}
+        return [{"error": inner}]
+    code = "unsupported_parameter" if param else "invalid_request_error"
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                      "code": code}}  # fmt: skip
 
 
 _SCHEMA_MARK = "matching this JSON schema:\n"
