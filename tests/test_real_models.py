@@ -150,6 +150,7 @@ def test_two_tool_calls_in_one_answer_run_in_order_and_the_prompt_describes_tool
         env = ToolToy()
         traj = _episode(srv, config(srv, tmp_path), env, max_steps=4)
         system = srv.bodies[0]["messages"][0]["content"]
+        second = srv.bodies[1]["messages"]
     assert [json.loads(a)["arguments"].get("k") for a in env.actions] == ["a", "b", None]
     assert [s.action for s in traj.steps][:2] == [
         tool_call_from_openai({"function": {"name": "put", "arguments": '{"k": "a"}'}}),
@@ -159,6 +160,11 @@ def test_two_tool_calls_in_one_answer_run_in_order_and_the_prompt_describes_tool
     # after `done` ended the episode, the call that followed it is answered with a tool error
     assert traj.steps[-1].error and "episode ended" in traj.steps[-1].next_observation
     assert "REASON:" not in system and "function-calling" in system and "put" in system
+    # the first answer's two calls went back as one assistant turn and two tool results
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "tool", "tool"]
+    ids = [c["id"] for c in second[2]["tool_calls"]]
+    assert [m["tool_call_id"] for m in second[3:]] == ids
+    assert [m["content"] for m in second[3:]] == ["set a", "set b"]
 
 
 def test_an_act_answer_cut_at_the_token_limit_is_not_executed(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lbi.agents.answer import after_end, read_actions, unreadable
+from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
 from lbi.envs.base import ActionSpace, Environment
 from lbi.models.base import ChatRequest
@@ -87,7 +88,11 @@ def build_messages(
         example_action=space.examples[0] if space.examples else "",
         native_tools=native_tools,
     )
-    recent = history[-settings.history_steps :]
+    # Native tools: the last answer's calls and results go back as tool messages (native_turns).
+    cut = split_last_answer(history) if native_tools else len(history)
+    if cut < len(history):
+        observation = history[cut].observation
+    recent = history[:cut][-settings.history_steps :]
     user = render(
         "act_user",
         examples=examples,
@@ -95,7 +100,8 @@ def build_messages(
         history=[{"action": s.action, "result": _clip(s.next_observation, 300)} for s in recent],
         observation=_clip(observation, settings.obs_chars),
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    turns = tool_turns(history[cut:], settings.obs_chars)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}, *turns]
 
 
 def new_trajectory(
