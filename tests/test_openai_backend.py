@@ -192,7 +192,7 @@ def test_request_body_maps_every_field(srv: FakeOpenAIServer) -> None:
         "json_schema": {"name": "answer", "schema": schema},
     }
     assert "grammar" not in body and "sample" not in body
-    model.llama_cpp = True  # what `models.openai.server: llama.cpp` turns on
+    model.record.grammar = True  # what `models.openai.server: llama.cpp` (or the probe) sets
     assert model.body(request)["grammar"] == 'root ::= "a"'
     asyncio.run(model.aclose())
 

@@ -33,14 +33,16 @@ def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_capable_endpoint_gets_native_modes(tmp_path: Path) -> None:
     with FakeOpenAIServer(tool_calls=True) as srv:
         report = asyncio.run(probe("openai:fake", config(srv.base_url, tmp_path)))
-        assert srv.requests == 3
+        assert srv.requests == 5  # ping, schema, tools, two-city tools, grammar
     assert report.answers and report.latency_s is not None
     assert report.json_schema and report.tools
     assert report.json_mode == "native json_schema" and report.tools_mode == "native tools"
     assert "get_weather" in report.tools_detail
     text = format_report(report)
     assert "lbi will use: native json_schema; native tools" in text
-    assert not (tmp_path / ".cache").exists()  # the probe never touches the cache
+    # the probe never touches the call cache; it leaves its record next to it
+    assert not (tmp_path / ".cache" / "llm.sqlite").exists()
+    assert (tmp_path / ".cache" / "endpoints.json").is_file()
 
 
 def test_endpoint_ignoring_schema_and_tools_gets_fallbacks(tmp_path: Path) -> None:

@@ -84,11 +84,33 @@ class OpenAIModelConfig(_Section):
     )
     # aiohttp: one lean JSON POST per call; sdk: the official openai SDK (see openai_backend)
     transport: Literal["aiohttp", "sdk"] = "aiohttp"
+    # Capability overrides; "auto" = what `lbi models probe` recorded for this base_url+model,
+    # else optimistic defaults that step down when the endpoint refuses (docs/models.md).
+    json_mode: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    tools: Literal["auto", "native", "text"] = "auto"
+    token_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
+    refuse: list[str] = Field(default_factory=list)  # request fields never to send
+    reasoning_effort: str | None = None  # passed through (o-series, gpt-5, gemini)
+    use_probe: bool = True  # read the probe's record from the cache folder
+
+
+class TokenLimits(_Section):
+    """Completion-token limits per call kind; None = the stage's own size-based default."""
+
+    act: int | None = None  # default 256
+    query: int | None = None  # default 48
+    tasks: int | None = None  # default 200 per task + 60
+    backward: int | None = None  # default 330 per window + 40
+    judge: int | None = None  # default 360 per example + 40
+    user_sim: int | None = None  # default env_options.tau2.user_max_tokens
+    # An answer cut at the limit is asked once more with limit x factor, then kept as truncated.
+    length_retry_factor: float = 2.0
 
 
 class ModelsConfig(_Section):
     local: LocalModelConfig = Field(default_factory=LocalModelConfig)
     openai: OpenAIModelConfig = Field(default_factory=OpenAIModelConfig)
+    max_tokens: TokenLimits = Field(default_factory=TokenLimits)
 
 
 class DoorConfig(_Section):
@@ -108,6 +130,7 @@ class CacheConfig(_Section):
 class BudgetConfig(_Section):
     max_tokens: int | None = None
     max_cost_usd: float | None = None
+    allow_unpriced: bool = False  # let a paid model without a `prices:` entry run (cost 0)
 
 
 class Price(_Section):

@@ -27,11 +27,25 @@ class RunError(RuntimeError):
     pass
 
 
+TRANSPORT_FIELDS = ("timeout_s", "max_connections", "transport", "api_key_env", "use_probe")
+
+
 def default_run_name(config: Config) -> str:
     """Derived from what the dataset depends on, so `lbi synth` and a later `lbi eval` with the
     same environment, model and synthesis settings share one run."""
     basis = config.model_dump(
-        mode="json", exclude={"run_root", "cache", "door", "budget", "prices", "eval", "retrieval"}
+        mode="json",
+        exclude={
+            "run_root": True,
+            "cache": True,
+            "door": True,
+            "budget": True,
+            "prices": True,
+            "eval": True,
+            "retrieval": True,
+            # How calls travel, not what they answer: changing these must not open a new run.
+            "models": {"openai": set(TRANSPORT_FIELDS), "local": {"threads", "timeout_s"}},
+        },
     )
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")
     return f"{slug[:60]}-{content_id(basis, n=6)}"
@@ -42,6 +56,10 @@ class RunContext:
         self.name = name
         self.config = config
         self.dir = Path(config.run_root) / name
+        if create:
+            from lbi.models.accounting import check_prices
+
+            check_prices(config)  # before anything is written: a paid model needs a price
         if not create and not (self.dir / DB_NAME).is_file():
             raise RunError(f"no run named {name!r} under {config.run_root}/ (see `lbi runs list`)")
         self.store = RunStore(self.dir)
@@ -56,12 +74,13 @@ class RunContext:
     @property
     def accountant(self) -> Accountant:
         if self._accountant is None:
-            from lbi.models.accounting import Accountant
+            from lbi.models.accounting import Accountant, set_run_accountant
 
             prior = self.store.get_meta("accounting")
             self._accountant = (
                 Accountant.from_snapshot(prior, self.config) if prior else Accountant(self.config)
             )
+            set_run_accountant(self._accountant)  # doors opened elsewhere count here too
         return self._accountant
 
     def door(self, spec: str | None = None) -> ModelDoor:
@@ -109,6 +128,10 @@ class RunContext:
 
     async def aclose(self) -> None:
         self.save_accounting()
+        if self._accountant is not None:
+            from lbi.models.accounting import set_run_accountant
+
+            set_run_accountant(None)
         for door in self._doors.values():
             await door.aclose()
         if self._cache is not None:

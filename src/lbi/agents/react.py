@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lbi.agents.parse import ParseError, parse_react, react_grammar
+from lbi.agents.answer import after_end, read_actions, unreadable
+from lbi.agents.native_turns import split_last_answer, tool_turns
+from lbi.agents.parse import ParseError, react_grammar
 from lbi.envs.base import ActionSpace, Environment
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
@@ -82,10 +84,15 @@ def build_messages(
         "act_system",
         env=env,
         action_description=space.description,
-        tools_text="" if native_tools else tools_text(space),
+        tools_text=tools_text(space),
         example_action=space.examples[0] if space.examples else "",
+        native_tools=native_tools,
     )
-    recent = history[-settings.history_steps :]
+    # Native tools: the last answer's calls and results go back as tool messages (native_turns).
+    cut = split_last_answer(history) if native_tools else len(history)
+    if cut < len(history):
+        observation = history[cut].observation
+    recent = history[:cut][-settings.history_steps :]
     user = render(
         "act_user",
         examples=examples,
@@ -93,16 +100,8 @@ def build_messages(
         history=[{"action": s.action, "result": _clip(s.next_observation, 300)} for s in recent],
         observation=_clip(observation, settings.obs_chars),
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def _action_from(resp_text: str, tool_calls: list[dict[str, Any]]) -> tuple[str, str]:
-    if tool_calls:
-        from lbi.envs.tools.actions import tool_call_from_openai
-
-        return resp_text.strip(), tool_call_from_openai(tool_calls[0])
-    parsed = parse_react(resp_text)
-    return parsed.reason, parsed.action
+    turns = tool_turns(history[cut:], settings.obs_chars)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}, *turns]
 
 
 def new_trajectory(
@@ -124,20 +123,21 @@ def new_trajectory(
 
 @dataclass
 class Decision:
-    """What a policy answered at one step: the action, and what to record alongside it."""
+    """One action a policy chose, and what to record alongside it."""
 
     action: str
     reason: str = ""
     raw: str = ""
     messages: list[dict[str, Any]] | None = None
     tools: list[dict[str, Any]] | None = None
-    error: str | None = None  # the answer was unreadable: this is the observation, no step taken
+    error: str | None = None  # the answer was unreadable or cut: this is the observation, no step
 
 
 class Policy(Protocol):
-    """Chooses the next action; None ends the episode (a fixed script that ran out)."""
+    """Chooses what to do next: one action, or several (every tool call of one model answer, run
+    in order); None ends the episode (a fixed script that ran out)."""
 
-    async def decide(self, ctx: StepContext) -> Decision | None: ...
+    async def decide(self, ctx: StepContext) -> list[Decision] | None: ...
 
 
 class ModelPolicy:
@@ -158,7 +158,7 @@ class ModelPolicy:
         if settings.constrain and space.grammar and door.capabilities.grammar:
             self.grammar = None if self.native_tools else react_grammar(space.grammar)
 
-    async def decide(self, ctx: StepContext) -> Decision:
+    async def decide(self, ctx: StepContext) -> list[Decision]:
         settings = self.settings
         examples = await self.retriever.retrieve(ctx, self.door, settings) if self.retriever else []
         messages = build_messages(
@@ -187,16 +187,11 @@ class ModelPolicy:
             },
         )
         resp = await self.door.chat(request, stage=settings.stage)
-        decision = Decision(action="", raw=resp.text, messages=messages, tools=request.tools)
         try:
-            decision.reason, decision.action = _action_from(resp.text, resp.tool_calls)
-        except ParseError as e:
-            decision.action = resp.text.strip()[:200]
-            decision.error = (
-                f"Error: could not read your answer ({e}). "
-                "Answer with 'REASON: ...' then 'ACTION: ...'."
-            )
-        return decision
+            answers, error = read_actions(resp), None
+        except ParseError as e:  # unreadable or cut at the token limit: nothing is executed
+            answers, error = [("", resp.text.strip()[:200])], unreadable(e, self.native_tools)
+        return [Decision(a, r, resp.text, messages, request.tools, error) for r, a in answers]
 
 
 class FixedPolicy:
@@ -205,8 +200,8 @@ class FixedPolicy:
     def __init__(self, actions: list[str]) -> None:
         self.actions = list(actions)
 
-    async def decide(self, ctx: StepContext) -> Decision | None:
-        return Decision(action=self.actions[ctx.step]) if ctx.step < len(self.actions) else None
+    async def decide(self, ctx: StepContext) -> list[Decision] | None:
+        return [Decision(action=self.actions[ctx.step])] if ctx.step < len(self.actions) else None
 
 
 async def drive(
@@ -217,41 +212,46 @@ async def drive(
     policy: Policy,
     on_step: Callable[[Trajectory, Step], None] | None = None,
 ) -> Trajectory:
-    """The one episode loop: reset, then decide, act and record until the episode ends."""
+    """The one episode loop: reset, then decide, act and record until the episode ends. A turn's
+    actions run in order; one that comes after the episode ended is recorded as a tool error."""
     observation, _ = await asyncio.to_thread(env.reset, task, settings.seed)
     traj = new_trajectory(task, model, settings)
     terminated = truncated = False
     for t in range(settings.max_steps):
         ctx = StepContext(env.name, task.instruction, traj.steps, observation, t)
-        decision = await policy.decide(ctx)
-        if decision is None:
+        decisions = await policy.decide(ctx)
+        if decisions is None:
             break
-        reward, info = 0.0, {}
-        if decision.error is not None:
-            next_obs, info = decision.error, {"error": True}
-        else:
-            next_obs, reward, terminated, truncated, info = await asyncio.to_thread(
-                env.step, decision.action
+        for decision in decisions:
+            ended = terminated or truncated
+            if decision.error is not None or ended:
+                next_obs, reward = decision.error or after_end(decision.action), 0.0
+                error = True
+            else:
+                next_obs, reward, terminated, truncated, info = await asyncio.to_thread(
+                    env.step, decision.action
+                )
+                error = bool(info.get("error"))
+            digest = await asyncio.to_thread(env.state_digest) if settings.record_digests else ""
+            step = Step(
+                index=len(traj.steps),
+                observation=observation,
+                reason=decision.reason,
+                action=decision.action,
+                next_observation=next_obs,
+                reward=float(reward),
+                error=error,
+                raw=decision.raw,
+                messages=decision.messages or [],
+                tools=decision.tools,
+                digest=digest,
             )
-        digest = await asyncio.to_thread(env.state_digest) if settings.record_digests else ""
-        step = Step(
-            index=t,
-            observation=observation,
-            reason=decision.reason,
-            action=decision.action,
-            next_observation=next_obs,
-            reward=float(reward),
-            error=bool(info.get("error")),
-            raw=decision.raw,
-            messages=decision.messages or [],
-            tools=decision.tools,
-            digest=digest,
-        )
-        traj.steps.append(step)
-        if on_step:
-            on_step(traj, step)
-        observation = next_obs
-        traj.reward = float(reward) if (terminated or truncated) else traj.reward
+            traj.steps.append(step)
+            if on_step:
+                on_step(traj, step)
+            observation = next_obs
+            if not ended and (terminated or truncated):
+                traj.reward = float(reward)
         if terminated or truncated:
             break
     traj.terminated = terminated

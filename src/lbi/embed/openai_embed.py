@@ -3,7 +3,8 @@
 Endpoint and key follow `models.openai` with the chat backend's rules: the key comes from the
 environment variable the config names, a localhost server may go without ("EMPTY"), and the key
 never appears in an error message. Embedding happens outside the model door (indexing is
-synchronous), so the SDK's own retries with backoff are on here.
+synchronous), so the SDK's own retries with backoff are on here; its tokens and cost still go
+on the open run's books (stage `embed`) and count toward its budget.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import openai
 
 from lbi.embed.base import EmbedError, register_embedder
 from lbi.embed.minilm import l2_normalise
-from lbi.models.base import ModelError
+from lbi.models.accounting import run_accountant
+from lbi.models.base import ChatResponse, ModelError
 from lbi.models.openai_backend import resolve_api_key
 
 if TYPE_CHECKING:
@@ -76,6 +78,8 @@ class OpenAIEmbedder:
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         # OpenAI rejects empty strings; a space embeds as "nothing" the same way.
         inputs = [t if t.strip() else " " for t in texts]
+        accountant = run_accountant()  # the run's books and budget, as for chat calls
+        accountant.check_budget()
         try:
             response = self._client.embeddings.create(
                 model=self.model, input=inputs, encoding_format="float"
@@ -86,6 +90,9 @@ class OpenAIEmbedder:
             ) from None
         except openai.APIError as e:
             raise EmbedError(self._scrub(f"{self.name} at {self.base_url}: {e}")) from None
+        usage = getattr(response, "usage", None)
+        tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        accountant.record_call("embed", self.name, ChatResponse(text="", prompt_tokens=tokens), 0.0)
         data = sorted(response.data, key=lambda d: d.index)
         if len(data) != len(texts):
             raise EmbedError(f"{self.name} returned {len(data)} embeddings for {len(texts)} texts")

@@ -18,6 +18,8 @@ from statistics import fmean
 
 from pydantic import BaseModel
 
+from lbi.config import ConfigError
+from lbi.identity import identity_matches
 from lbi.types import Example, Task
 
 DEFAULT_N = 8
@@ -26,8 +28,20 @@ DEFAULT_THRESHOLD = 0.5
 _NON_WORD = re.compile(r"[^\w]+")
 
 
-class ContaminationError(RuntimeError):
-    """Benchmark instructions found in the synthesised data; rerun with allow to evaluate anyway."""
+class ContaminationError(ConfigError):
+    """Benchmark instructions found in the synthesised data; rerun with allow to evaluate anyway.
+    (A ConfigError, so the CLI prints it as one line and exits 2.)"""
+
+
+def require_benchmark(tasks: Sequence[Task], suite: str) -> None:
+    """Only benchmark tasks are evaluated: a suite that hands back a synthesized or user task
+    would score the method on its own training data. No setting lifts this."""
+    for task in tasks:
+        if task.origin != "benchmark":
+            raise ContaminationError(
+                f"suite {suite} returned task {task.name or task.id} whose origin is "
+                f"{task.origin!r}, not 'benchmark': lbi eval only evaluates benchmark tasks"
+            )
 
 
 def normalize(text: str) -> str:
@@ -51,9 +65,11 @@ class TaskOverlap(BaseModel):
     match_id: str | None
     match_kind: str | None  # "example" or "task"
     exact: bool  # the whole normalised instruction appears verbatim in some data item
+    # The task's identity (scenario id, gold answer, task + seed) found in a data item.
+    identity: str | None = None
 
     def offending(self, threshold: float) -> bool:
-        return self.exact or self.max_overlap >= threshold
+        return self.exact or self.max_overlap >= threshold or self.identity is not None
 
 
 class ContaminationReport(BaseModel):
@@ -102,12 +118,14 @@ def overlap_report(
     data: Iterable[Example | Task],
     n: int = DEFAULT_N,
     threshold: float = DEFAULT_THRESHOLD,
+    seeds: Sequence[int] = (0,),
 ) -> ContaminationReport:
     """Per benchmark task, its best match in the data. An inverted index of n-grams keeps this
     linear in the data size; a benchmark instruction shorter than n words uses its own length."""
     if n < 1:
         raise ValueError(f"n-gram size must be >= 1, got {n}")
-    items = _data_items(data)
+    data_list = list(data)
+    items = _data_items(data_list)
     indexes: dict[int, dict[tuple[str, ...], set[int]]] = {}
 
     def index(size: int) -> dict[tuple[str, ...], set[int]]:
@@ -145,6 +163,10 @@ def overlap_report(
                 exact=exact_pos is not None,
             )
         )
+    same = identity_matches(benchmark, data_list, seeds)
+    for row in rows:
+        if row.task_id in same:
+            row.match_id, row.match_kind, row.identity = same[row.task_id]
     return ContaminationReport(
         n=n,
         threshold=threshold,
@@ -165,13 +187,20 @@ def check_contamination(
     allow: bool = False,
     n: int = DEFAULT_N,
     threshold: float = DEFAULT_THRESHOLD,
+    seeds: Sequence[int] = (0,),
 ) -> ContaminationReport:
     """The harness calls this before evaluating; it refuses (ContaminationError) unless allow."""
-    report = overlap_report(benchmark, data, n=n, threshold=threshold)
+    report = overlap_report(benchmark, data, n=n, threshold=threshold, seeds=seeds)
     flagged = report.flagged
     if flagged and not allow:
         first = flagged[0]
-        how = "verbatim" if first.exact else f"{first.max_overlap:.0%} of its {first.n}-grams"
+        how = (
+            f"its {first.identity}"
+            if first.identity
+            else "verbatim"
+            if first.exact
+            else f"{first.max_overlap:.0%} of its {first.n}-grams"
+        )
         raise ContaminationError(
             f"benchmark task {first.task_name or first.task_id} ({first.task_id}) appears in the data "
             f"({how}, {first.match_kind} {first.match_id}); {len(flagged)} task(s) flagged; "

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
 from lbi.envs.base import Environment
+from lbi.eval.contamination import require_benchmark
 from lbi.eval.metered import MeteredDoor
 from lbi.executor import LocalExecutor
 from lbi.progress import stage_progress
@@ -53,11 +54,15 @@ def contamination(ctx: RunContext, tasks: list[Task]) -> ContaminationReport:
     from lbi.eval.contamination import check_contamination
     from lbi.pipeline.synth import current_examples
 
+    require_benchmark(tasks, ctx.config.env)
+
     data: list[Example | Task] = [
         *current_examples(ctx),
         *(t for t in ctx.store.all(Task) if t.origin != "benchmark"),
     ]
-    return check_contamination(tasks, data, allow=ctx.config.eval.allow_contamination)
+    return check_contamination(
+        tasks, data, allow=ctx.config.eval.allow_contamination, seeds=range(ctx.config.eval.seeds)
+    )
 
 
 def _result(
@@ -114,6 +119,7 @@ async def evaluate(
     make_env = ctx.env_factory()
     probe = make_env()
     tasks = probe.load_suite(plan.suite)
+    require_benchmark(tasks, plan.suite)
     floors = [
         p for p in ("floor:empty", "floor:constant") if floor_actions(probe, p, plan.max_steps)
     ]

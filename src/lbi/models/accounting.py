@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lbi.config import BudgetConfig, Config, Price
-from lbi.models.base import BudgetExceeded, ChatResponse
+from lbi.models.base import BudgetExceeded, ChatResponse, ModelError
+from lbi.models.endpoints import is_local
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Stats:
     completion_tokens: int = 0
     latency_s: float = 0.0
     cost_usd: float = 0.0
+    reasoning_tokens: int = 0  # part of completion_tokens (and of their cost)
+    truncated: int = 0  # answers still cut at the token limit after the larger-limit retry
 
     @property
     def tokens(self) -> int:
@@ -55,6 +58,8 @@ _NUMBERS = (
     "completion_tokens",
     "latency_s",
     "cost_usd",
+    "reasoning_tokens",
+    "truncated",
 )
 
 
@@ -96,7 +101,7 @@ class Accountant:
     def total(self) -> Stats:
         total = Stats()
         total.add(self.prior)
-        for stats in self.stages.values():
+        for stats in list(self.stages.values()):
             total.add(stats)
         return total
 
@@ -125,8 +130,12 @@ class Accountant:
         stats.calls += 1
         stats.prompt_tokens += response.prompt_tokens
         stats.completion_tokens += response.completion_tokens
+        stats.reasoning_tokens += response.reasoning_tokens
         stats.latency_s += latency_s
         stats.cost_usd += self.cost(model, response.prompt_tokens, response.completion_tokens)
+
+    def record_truncated(self, stage: str) -> None:
+        self.stage(stage).truncated += 1
 
     def record_hit(self, stage: str) -> None:
         self.stage(stage).cache_hits += 1
@@ -143,7 +152,8 @@ class Accountant:
     def snapshot(self) -> dict[str, Any]:
         """JSON-able: {"stages": {name: stats}, "prior": stats, "total": stats}."""
         return {
-            "stages": {name: s.to_json() for name, s in sorted(self.stages.items())},
+            # A copy first: an environment's thread (tau2's customer) may add a stage meanwhile.
+            "stages": {name: s.to_json() for name, s in sorted(dict(self.stages).items())},
             "prior": self.prior.to_json(),
             "total": self.total.to_json(),
         }
@@ -154,3 +164,43 @@ class Accountant:
         acc = cls(config, prior=snapshot.get("prior") or None)
         acc.stages = {n: Stats.from_json(s) for n, s in (snapshot.get("stages") or {}).items()}
         return acc
+
+
+# The accountant of the run in progress. Calls made outside the run's own doors (the tau2
+# simulated customer, whose door an environment opens on its own thread) count here too, so
+# they show in `lbi stats` and toward the run's budget.
+_ACTIVE: Accountant | None = None
+
+
+def set_run_accountant(accountant: Accountant | None) -> None:
+    global _ACTIVE
+    _ACTIVE = accountant
+
+
+def run_accountant(config: Config | None = None) -> Accountant:
+    """The run's accountant when a run is open in this process, else a fresh one."""
+    return _ACTIVE if _ACTIVE is not None else Accountant(config)
+
+
+def paid_models(config: Config) -> list[str]:
+    """The models a run will call that bill per token (chat, judges, the simulated customer,
+    embeddings): `openai:` on a remote host."""
+    specs = [config.model, *config.extra_models, *config.synth.judges, config.embed.name]
+    user = (config.env_options.get("tau2") or {}).get("user_model")
+    if isinstance(user, str) and user:
+        specs.append(user)
+    remote = not is_local(config.models.openai.base_url)
+    return [s for s in dict.fromkeys(specs) if remote and s.partition(":")[0] == "openai"]
+
+
+def check_prices(config: Config) -> None:
+    """A paid model without a price would cost $0 and never trip `budget.max_cost_usd`."""
+    if config.budget.allow_unpriced:
+        return
+    missing = [s for s in paid_models(config) if s not in config.prices]
+    if missing:
+        raise ModelError(
+            f"no price for {', '.join(missing)} in prices: add `prices: {{{missing[0]}: "
+            "{prompt: USD_PER_1M, completion: USD_PER_1M}}` to the config, or "
+            "--set budget.allow_unpriced=true to run it uncounted"
+        )

@@ -16,6 +16,17 @@ class Capabilities:
     grammar: bool = False  # takes a llama.cpp GBNF grammar
     tools: bool = False  # returns structured tool calls
     seed: bool = False  # takes a sampling seed
+    json_object: bool = False  # honours response_format {"type": "json_object"}
+    parallel_tools: bool = False  # may return several tool calls in one answer
+    context_length: int | None = None
+
+    @property
+    def json_mode(self) -> str:
+        """How structured calls are made: native schema, JSON mode + schema in the prompt, or
+        the schema in the prompt and a parse-and-repair loop."""
+        if self.json_schema:
+            return "json_schema"
+        return "json_object" if self.json_object else "prompt"
 
 
 @dataclass
@@ -58,6 +69,12 @@ class ChatResponse:
     finish_reason: str = "stop"
     cached: bool = False
     latency_s: float = 0.0
+    reasoning_tokens: int = 0  # hidden reasoning, already inside completion_tokens
+
+    @property
+    def truncated(self) -> bool:
+        """Cut at the token limit: never to be read as a complete answer."""
+        return self.finish_reason == "length"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +83,7 @@ class ChatResponse:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "finish_reason": self.finish_reason,
+            "reasoning_tokens": self.reasoning_tokens,
         }
 
     @classmethod
@@ -76,6 +94,7 @@ class ChatResponse:
             prompt_tokens=int(d.get("prompt_tokens", 0)),
             completion_tokens=int(d.get("completion_tokens", 0)),
             finish_reason=d.get("finish_reason", "stop"),
+            reasoning_tokens=int(d.get("reasoning_tokens", 0)),
         )
 
 
@@ -103,6 +122,11 @@ class ModelError(RuntimeError):
 
 class StructuredOutputError(ModelError):
     """The model gave no usable JSON even after repair turns: one unit of work fails, not the run."""
+
+
+class RetriesExhausted(ModelError):
+    """Transient failures outlasted the door's retries (timeouts, 5xx): not the example's fault,
+    so a stage records it as an error and leaves the unit to be done again on the next run."""
 
 
 class TransientModelError(ModelError):

@@ -20,17 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from lbi.config import Config
-from lbi.models.accounting import Accountant
+from lbi.models.accounting import Accountant, run_accountant
 from lbi.models.base import (
     Capabilities,
     ChatRequest,
     ChatResponse,
     Model,
     ModelError,
+    RetriesExhausted,
     StructuredOutputError,
     TransientModelError,
 )
 from lbi.models.cache import CallCache, cache_key, record_key
+from lbi.models.json_answer import check_schema, extract_json, repair_turns
 from lbi.models.registry import make_model, split_spec
 
 
@@ -49,7 +51,6 @@ class ModelDoor:
     ) -> None:
         self.model = model
         self.name = model.name
-        self.capabilities: Capabilities = model.capabilities
         self.config = config
         self.cache = cache
         self.accountant = accountant
@@ -70,7 +71,27 @@ class ModelDoor:
         self._recorded: set[str] = set()
         self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """The backend's, read on each use: an endpoint that refused a field has stepped down."""
+        return self.model.capabilities
+
     async def chat(self, request: ChatRequest, *, stage: str = "default") -> ChatResponse:
+        """One answer; an answer cut at the token limit is asked once more with a larger limit
+        and, if cut again, returned with `truncated` set (callers must not read it as whole)."""
+        limits = self.config.models.max_tokens
+        limit = getattr(limits, request.kind, None)
+        if isinstance(limit, int) and limit > 0:
+            request = replace(request, max_tokens=limit)
+        response = await self._chat_once(request, stage)
+        if response.truncated and limits.length_retry_factor > 1:
+            bigger = int(request.max_tokens * limits.length_retry_factor)
+            response = await self._chat_once(replace(request, max_tokens=bigger), stage)
+            if response.truncated:
+                self.accountant.record_truncated(stage)
+        return response
+
+    async def _chat_once(self, request: ChatRequest, stage: str) -> ChatResponse:
         key = cache_key(self._prefix, self._model_arg, request)
         if self.cache is not None:
             hit = self.cache.get(key)
@@ -134,7 +155,9 @@ class ModelDoor:
             return response
         reason = str(last) if last else "no attempt made"
         self.accountant.record_failure(stage, reason)
-        raise ModelError(f"{self.name}: gave up after {door.max_retries + 1} attempts: {reason}")
+        raise RetriesExhausted(
+            f"{self.name}: gave up after {door.max_retries + 1} attempts: {reason}"
+        )
 
     def _backoff(self, attempt: int, error: ModelError | None) -> float:
         """Full jitter (uniform in [0, base*2^n]); a server's Retry-After wins when given."""
@@ -163,6 +186,9 @@ class ModelDoor:
         error = ""
         for _ in range(attempts):
             response = await self.chat(req, stage=stage)
+            if response.truncated:  # a cut JSON value is not repaired by asking again
+                error = f"the answer was cut at the token limit ({req.max_tokens} tokens)"
+                break
             try:
                 value = extract_json(response.text)
                 check_schema(value, schema)
@@ -172,7 +198,7 @@ class ModelDoor:
             except (ValueError, TypeError, KeyError) as e:
                 error = str(e) or type(e).__name__
             req = replace(
-                req, messages=[*req.messages, *_repair_turns(response.text, error, schema)]
+                req, messages=[*req.messages, *repair_turns(response.text, error, schema)]
             )
         self.accountant.record_failure(stage, f"no valid JSON: {error}")
         raise StructuredOutputError(
@@ -229,90 +255,10 @@ def open_door(
         model,
         config,
         cache if config.cache.enabled else None,
-        accountant or Accountant(config),
+        accountant or run_accountant(config),
         record_path=record_path,
         owns_cache=owns,
     )
 
 
-def _repair_turns(answer: str, error: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"role": "assistant", "content": answer},
-        {
-            "role": "user",
-            "content": (
-                f"That answer could not be used: {error}\n"
-                "Reply with only a JSON value (no prose, no code fences) matching this JSON schema:\n"
-                + json.dumps(schema, separators=(",", ":"))
-            ),
-        },
-    ]
-
-
-_DECODER = json.JSONDecoder()
-
-
-def extract_json(text: str) -> Any:
-    """Parse a model's JSON answer: plain, inside ```json fences, or the first balanced
-    object/array embedded in prose. Raises ValueError naming what went wrong."""
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError("the answer was empty")
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as e:
-        first_error = f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
-    if "```" in stripped:
-        inside = stripped.split("```", 2)[1]
-        inside = inside.removeprefix("json").removeprefix("JSON")
-        try:
-            return json.loads(inside.strip())
-        except json.JSONDecodeError:
-            pass
-    # raw_decode parses one value from a start position and respects strings and nesting,
-    # so it finds a balanced object/array without a hand-written bracket counter.
-    tries = 0
-    for i, ch in enumerate(stripped):
-        if ch in "{[":
-            try:
-                return _DECODER.raw_decode(stripped, i)[0]
-            except json.JSONDecodeError:
-                tries += 1
-                if tries >= 50:
-                    break
-    raise ValueError(first_error)
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,),
-    "array": (list,),
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
-
-
-def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
-    """The subset of JSON Schema that structured prompts use: type, required, properties,
-    items, enum. Raises ValueError with a path, which becomes the repair message."""
-    expected = schema.get("type")
-    if isinstance(expected, str) and expected in _TYPES:
-        ok = isinstance(value, _TYPES[expected])
-        if expected in ("integer", "number") and isinstance(value, bool):
-            ok = False
-        if not ok:
-            raise ValueError(f"{where} should be of type {expected}, got {type(value).__name__}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise ValueError(f"{where} should be one of {schema['enum']}, got {value!r}")
-    if isinstance(value, dict):
-        for name in schema.get("required", []):
-            if name not in value:
-                raise ValueError(f"{where} is missing the required field {name!r}")
-        for name, sub in (schema.get("properties") or {}).items():
-            if name in value and isinstance(sub, dict):
-                check_schema(value[name], sub, f"{where}.{name}")
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            check_schema(item, schema["items"], f"{where}[{i}]")
+__all__ = ["ModelDoor", "check_schema", "extract_json", "open_door"]

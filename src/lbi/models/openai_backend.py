@@ -21,12 +21,13 @@ import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import openai
 
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError, TransientModelError
+from lbi.models.endpoints import EndpointRecord, EndpointStore, default_record, is_local
 from lbi.models.http_post import ConnectionFailed, HTTPStatus, JSONPoster
+from lbi.models.openai_request import OPTIONAL_FIELDS, build_body, refused_field, step_down
 from lbi.models.registry import register
 
 try:  # openai >= 3 ships on httpx2; older releases on httpx
@@ -36,12 +37,6 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 
 if TYPE_CHECKING:
     from lbi.config import Config, OpenAIModelConfig
-
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-
-
-def is_local(base_url: str) -> bool:
-    return (urlparse(base_url).hostname or "") in _LOCAL_HOSTS
 
 
 def resolve_api_key(cfg: OpenAIModelConfig) -> str:
@@ -96,22 +91,44 @@ def _tool_call(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class OpenAIModel:
-    """One model on one OpenAI-compatible endpoint."""
+def endpoint_capabilities(record: EndpointRecord) -> Capabilities:
+    return Capabilities(
+        json_schema=record.json_mode == "json_schema",
+        json_object=record.json_mode == "json_object",
+        grammar=record.grammar,
+        tools=record.tools,
+        seed="seed" not in record.refused,
+        parallel_tools=record.parallel_tools,
+        context_length=record.context_length,
+    )
 
-    def __init__(self, model: str, cfg: OpenAIModelConfig) -> None:
+
+class OpenAIModel:
+    """One model on one OpenAI-compatible endpoint.
+
+    What the endpoint supports comes from the probe's record for this base_url + model (see
+    `lbi.models.endpoints`), else from defaults; `models.openai.*` settings override both. A
+    400 that names a field lbi sent (a refused `temperature`, `max_tokens`, `response_format`)
+    drops that field (or steps the JSON mode down) and sends the call again at once; what was
+    learnt is written back to the record, so the next run does not ask again.
+    """
+
+    def __init__(
+        self, model: str, cfg: OpenAIModelConfig, store: EndpointStore | None = None
+    ) -> None:
         if not model:
             raise ModelError("openai model needs a name, e.g. openai:gpt-4o-mini")
         self.model = model
         self.name = f"openai:{model}"
         self.base_url = cfg.base_url
         self.key_env = cfg.api_key_env
+        self.cfg = cfg
+        self.store = store if getattr(cfg, "use_probe", True) else None
+        stored = self.store.get(cfg.base_url, model) if self.store is not None else None
+        self.record = stored or default_record(cfg.base_url, model)
         # Grammars are a llama.cpp extension; other servers reject or ignore the field.
         self.llama_cpp = getattr(cfg, "server", "") == "llama.cpp"
-        # Assumed; `lbi models probe` checks what the endpoint really honours.
-        self.capabilities = Capabilities(
-            json_schema=True, grammar=self.llama_cpp, tools=True, seed=True
-        )
+        self._apply_overrides()
         self._key = resolve_api_key(cfg)
         self._client: openai.AsyncOpenAI | None = None
         self._poster: JSONPoster | None = None
@@ -130,46 +147,51 @@ class OpenAIModel:
                 max_connections=cfg.max_connections,
             )
 
+    def _apply_overrides(self) -> None:
+        cfg, rec = self.cfg, self.record
+        if getattr(cfg, "json_mode", "auto") != "auto":
+            rec.json_mode = cfg.json_mode
+        if getattr(cfg, "tools", "auto") != "auto":
+            rec.tools = cfg.tools == "native"
+        if self.llama_cpp:
+            rec.grammar = True
+        self.capabilities = endpoint_capabilities(rec)
+
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": request.messages,
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.stop:
-            body["stop"] = request.stop
-        if request.tools:
-            body["tools"] = request.tools
-        if request.grammar and self.llama_cpp:
-            body["grammar"] = request.grammar
-        elif request.json_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": request.json_schema},
-            }
-        return body
+        return build_body(self.model, request, self.record, self.cfg)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        body = self.body(request)
-        try:
-            if self._poster is not None:
-                content = await self._poster.post("/chat/completions", body)
+        for _ in range(len(OPTIONAL_FIELDS) + 1):
+            body = self.body(request)
+            try:
+                if self._poster is not None:
+                    content = await self._poster.post("/chat/completions", body)
+                else:
+                    content = await self._sdk_post(body)
+            except HTTPStatus as e:
+                field = refused_field(e.status, e.text, body)
+                if field is not None and step_down(self.record, field):
+                    self._learnt()
+                    continue
+                if field is not None and self.body(request) != body:
+                    continue  # a concurrent call already learnt this refusal: resend
+                error = self._status_error(e.status, e.headers, e.message())
+            except ConnectionFailed as e:
+                error = TransientModelError(
+                    f"connection to {self.base_url} failed: {self._scrub(str(e))}"
+                )
             else:
-                content = await self._sdk_post(body)
-        except HTTPStatus as e:
-            error = self._status_error(e.status, e.headers, e.message())
-        except ConnectionFailed as e:
-            error = TransientModelError(
-                f"connection to {self.base_url} failed: {self._scrub(str(e))}"
-            )
-        else:
-            return self._parse(content)
-        # Raised outside the except block so no transport exception (an SDK error's request
-        # carries the Authorization header) is even kept as __context__.
-        raise error
+                return self._parse(content)
+            # Raised outside the except block so no transport exception (an SDK error's
+            # request carries the Authorization header) is even kept as __context__.
+            raise error
+        raise ModelError(f"{self.base_url} kept refusing the request after every step down")
+
+    def _learnt(self) -> None:
+        """A refusal changed what we send: keep it for this run and the next ones."""
+        self.capabilities = endpoint_capabilities(self.record)
+        if self.store is not None:
+            self.store.put(self.record)
 
     async def _sdk_post(self, body: dict[str, Any]) -> bytes:
         """The SDK transport, with its exceptions turned into the transport-neutral ones."""
@@ -177,7 +199,9 @@ class OpenAIModel:
         try:
             raw = await self._client.post("/chat/completions", cast_to=httpx.Response, body=body)
         except openai.APIStatusError as e:
-            raise HTTPStatus(e.status_code, dict(e.response.headers), e.message) from None
+            raise HTTPStatus(
+                e.status_code, dict(e.response.headers), e.response.text or e.message
+            ) from None
         except openai.APIConnectionError as e:  # includes APITimeoutError
             raise ConnectionFailed(self._root_cause(e)) from None
         except openai.APIError as e:
@@ -190,7 +214,9 @@ class OpenAIModel:
             choice = data["choices"][0]
             message = choice["message"]
             usage = data.get("usage") or {}
+            details = usage.get("completion_tokens_details") or {}
             return ChatResponse(
+                reasoning_tokens=int(details.get("reasoning_tokens") or 0),
                 text=message.get("content") or "",
                 tool_calls=[_tool_call(tc) for tc in message.get("tool_calls") or []],
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
@@ -241,4 +267,4 @@ class OpenAIModel:
 
 @register("openai")
 def _factory(arg: str, config: Config) -> OpenAIModel:
-    return OpenAIModel(arg, config.models.openai)
+    return OpenAIModel(arg, config.models.openai, EndpointStore(config.cache_path.parent))

@@ -114,6 +114,7 @@ async def construct(
     door = ctx.door()
     done = ctx.store.marked(STAGE)
     todo = [t for t in trajectories if f"{policy}:{t.id}" not in done and t.steps]
+    failed: set[str] = set()  # trajectories with a group whose labelling failed transiently
 
     async def label(traj: Trajectory, group: list[Window]) -> list[Example]:
         prompt = render(
@@ -136,7 +137,8 @@ async def construct(
             },
         )
         labels = parse_labels(
-            await ask_json(door, req, labels_schema(len(group)), STAGE), len(group)
+            await ask_json(door, req, labels_schema(len(group)), STAGE, failed, traj.id),
+            len(group),
         )
         task = tasks.get(traj.task_id)
         out = []
@@ -169,5 +171,6 @@ async def construct(
     with stage_progress(f"backward ({policy})", len(trajectories), ctx.accountant) as advance:
         advance(len(trajectories) - len(todo))
         async for traj, examples in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
-            ctx.commit(examples, marks=[(STAGE, f"{policy}:{traj.id}")])
+            marks = [] if traj.id in failed else [(STAGE, f"{policy}:{traj.id}")]
+            ctx.commit(examples, marks=marks)
             advance()

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import Environment
 from lbi.executor import LocalExecutor
-from lbi.models.base import ChatRequest
+from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
 from lbi.pipeline.rules import rule_failures
-from lbi.pipeline.structured import ask_json
 from lbi.progress import stage_progress
 from lbi.prompts import render
 from lbi.types import Example, Task, Trajectory, Verdict
@@ -122,7 +121,12 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
             kind="judge",
             meta={"criteria": list(CRITERIA), "count": len(group)},
         )
-        value = await ask_json(door, req, verdicts_schema(len(group)), STAGE)
+        try:
+            value = await door.chat_json(req, verdicts_schema(len(group)), stage=STAGE)
+        except (StructuredOutputError, RetriesExhausted):
+            # Not the examples' fault (the door counted it in the stage's failures): no
+            # verdict is stored, so the next run judges this group again.
+            return []
         return parse_verdicts(value, group, door.name)
 
     jobs = []

@@ -185,8 +185,12 @@ def table_row(ctx: RunContext, raw: int, kept: int, judges: list[str]) -> dict[s
         "policy": ctx.config.synth.backward_policy,
         "judges": judges,
         "committee": ctx.config.synth.combine if len(judges) > 1 else "single judge",
+        # The synthesis stages in order, then every other spender of the run (tau2's simulated
+        # customer `user_sim`, `eval:*`): a run's money is all on one table.
         "stages": {
-            s: stages.get(s, {}) for s in ("tasks", "rollout", "backward", "filter") if s in stages
+            s: stages[s]
+            for s in ["tasks", "rollout", "backward", "filter", *sorted(stages)]
+            if s in stages
         },
         "calls_per_kept_example": (synth_calls / kept) if kept else None,
     }

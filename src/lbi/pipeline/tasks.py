@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lbi.executor import LocalExecutor
+from lbi.identity import training_setup
 from lbi.models.base import ChatRequest
 from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.structured import ask_json
@@ -96,6 +97,7 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     todo = [c for c in chunks if c.id not in done]
     door = ctx.door()
     space = env.action_space()
+    failed: set[str] = set()
 
     async def one(chunk: Doc) -> list[Task]:
         prompt = render(
@@ -112,6 +114,8 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
             _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title}),
             tasks_schema(cfg.tasks_per_chunk),
             STAGE,
+            failed,
+            chunk.id,
         )
         return [
             Task(env=env.name, instruction=ins, setup=chunk.setup, origin="docs", doc_id=chunk.id)
@@ -121,7 +125,8 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     with stage_progress("tasks from docs", len(chunks), ctx.accountant) as advance:
         advance(len(chunks) - len(todo))
         async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
-            ctx.commit([chunk, *tasks], marks=[(STAGE, chunk.id)])
+            # A chunk whose call failed transiently is not marked: the next run asks again.
+            ctx.commit([chunk, *tasks], marks=[] if chunk.id in failed else [(STAGE, chunk.id)])
             advance()
     return chunks
 
@@ -132,7 +137,14 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
     env = make_env()
     try:
         space = env.action_space()
-        starts = {repr(sorted(t.setup.items())): t for t in env.sample_tasks()}
+        # Starts keep a benchmark task's resources (its database), never its identity (its
+        # scenario id or gold): exploration is practice, not a look at the test.
+        starts = {
+            repr(sorted(training_setup(t.setup).items())): t.model_copy(
+                update={"setup": training_setup(t.setup), "gold": {}, "reference": []}
+            )
+            for t in env.sample_tasks()
+        }
         todo = [
             t
             for key, t in sorted(starts.items())

@@ -41,6 +41,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lbi.testing.providers import Profile, error_body, prompt_schema, refusal, shape_answer
+
 FAULTS = ("429", "500", "503", "hang", "drop", "malformed", "401", "404")
 
 
@@ -128,7 +130,11 @@ class FakeOpenAIServer:
         array_items: int = 1,
         match_ids: bool = False,
         react_actions: list[str] | None = None,
+        profile: Profile | None = None,
     ) -> None:
+        self.profile = profile  # a provider's documented behaviour (lbi.testing.providers)
+        if profile is not None:
+            tool_calls, json_schema = profile.tools, profile.json_schema
         self.latency = latency
         self.port = port
         self.fault_ratio = dict(fault_ratio or {})
@@ -143,6 +149,8 @@ class FakeOpenAIServer:
         self.react_actions = list(react_actions or [])
         self.faults: collections.deque[str] = collections.deque()  # consumed one per request
         self.replies: collections.deque[str] = collections.deque()  # canned texts, one per answer
+        # canned tool-call lists (name, arguments), one list per answer, before `replies`
+        self.tool_replies: collections.deque[list[tuple[str, dict[str, Any]]]] = collections.deque()
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -176,7 +184,14 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/stats", self._stats)
+        app.router.add_get("/v1/models", self._models)
         return app
+
+    async def _models(self, request: web.Request) -> web.Response:
+        model = self.profile.model if self.profile else "fake"
+        meta = self.profile.models_meta if self.profile else {}
+        item = {"id": model, "object": "model", "owned_by": "fake", **meta}
+        return web.json_response({"object": "list", "data": [item]})
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
@@ -192,7 +207,8 @@ class FakeOpenAIServer:
     async def _fault(self, fault: str, request: web.Request) -> web.StreamResponse:
         self.faults_served[fault] += 1
         if fault == "429":
-            headers = {"Retry-After": f"{self.retry_after:g}"}
+            with_header = self.profile is None or self.profile.retry_after
+            headers = {"Retry-After": f"{self.retry_after:g}"} if with_header else {}
             return _error(429, "rate limit reached, slow down", "rate_limit_exceeded", headers)
         if fault in ("500", "503"):
             return _error(int(fault), "the server had an error", "server_error")
@@ -230,7 +246,14 @@ class FakeOpenAIServer:
             fault = self._next_fault()
             if fault is not None:
                 return await self._fault(fault, request)
-            return web.json_response(self._answer(body))
+            refused = refusal(self.profile, body) if self.profile else None
+            if self.profile is not None and refused is not None:
+                message = self.profile.refuses[refused]
+                return web.json_response(
+                    error_body(self.profile, 400, message, refused), status=400
+                )
+            answer = self._answer(body)
+            return web.json_response(shape_answer(self.profile, body, answer))
         finally:
             self.in_flight -= 1
 
@@ -239,16 +262,41 @@ class FakeOpenAIServer:
         last = str(messages[-1].get("content") or "")
         tool_calls: list[dict[str, Any]] = []
         fmt = body.get("response_format") or {}
-        if self.replies:
-            text: str | None = self.replies.popleft()
+        schema = prompt_schema(messages) if self.profile is not None else None
+        json_mode = fmt.get("type") == "json_object" and (
+            self.profile.json_object if self.profile else self.json_schema
+        )
+        if self.tool_replies and body.get("tools"):
+            tool_calls = [
+                {
+                    "id": f"call_{k}_{_digest(last)[:6]}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for k, (name, args) in enumerate(self.tool_replies.popleft())
+            ]
+            text: str | None = None
+        elif self.replies:
+            text = self.replies.popleft()
         elif body.get("tools") and self.tool_calls:
             fn = body["tools"][0]["function"]
             args = example_for(fn.get("parameters") or {"type": "object"}, last)
             call = {"name": fn["name"], "arguments": json.dumps(args)}
             tool_calls = [{"id": f"call_{_digest(last)[:8]}", "type": "function", "function": call}]
+            if self.profile is not None and self.profile.parallel_tools and "once per" in last:
+                second = {"name": fn["name"], "arguments": json.dumps(example_for(
+                    fn.get("parameters") or {"type": "object"}, last + "#2"))}  # fmt: skip
+                tool_calls.append({"id": f"call_{_digest(last)[:7]}2", "type": "function",
+                                   "function": second})  # fmt: skip
             text = None
         elif fmt.get("type") == "json_schema" and self.json_schema:
             text = json.dumps(self._schema_value(fmt["json_schema"].get("schema") or {}, last))
+        elif schema is not None:  # a model that follows a schema given in the prompt
+            text = json.dumps(self._schema_value(schema, last))
+        elif json_mode:
+            text = json.dumps({"ok": True})
+        elif self.profile is not None and self.profile.grammar and _literal(body):
+            text = _literal(body)
         else:
             text = react_answer(messages, self.react_actions) or f"echo {_digest(last)}"
         prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
@@ -353,6 +401,12 @@ class FakeOpenAIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _literal(body: dict[str, Any]) -> str | None:
+    """The one string a `root ::= "..."` grammar allows (what the probe sends)."""
+    found = re.fullmatch(r'\s*root ::= "([^"]*)"\s*', str(body.get("grammar") or ""))
+    return found.group(1) if found else None
 
 
 def _error(

@@ -230,11 +230,11 @@ class Tau2Env:
 
     async def _open_door(self) -> ModelDoor:
         # Built on the env's own loop: the door's cache connection and semaphore live there.
-        from lbi.models.accounting import Accountant
+        from lbi.models.accounting import run_accountant
         from lbi.models.door import ModelDoor, open_door
 
         if self._user_model is not None:
-            return ModelDoor(self._user_model, self.config, None, Accountant(self.config))
+            return ModelDoor(self._user_model, self.config, None, run_accountant(self.config))
         return open_door(self.options.user_model or self.config.model, self.config)
 
     # -- state, close, suites ---------------------------------------------------------------

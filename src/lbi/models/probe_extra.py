@@ -1,0 +1,132 @@
+"""The probe's second round: JSON mode, parallel tool calls, grammar, context length.
+
+Each check is one small call through the door (cache off); a failure means "no", never an
+exception: the probe reports, it does not stop.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from lbi.models.base import ChatRequest, ModelError
+from lbi.models.door import ModelDoor
+
+_WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Look up the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+async def probe_json_object(door: ModelDoor) -> bool:
+    """Does `{"type": "json_object"}` give a JSON object? (Asked with the backend set to JSON
+    mode for this one call; the prompt names JSON, as OpenAI's JSON mode requires.)"""
+    record = getattr(door.model, "record", None)
+    if record is None:
+        return False
+    saved = record.json_mode
+    record.json_mode = "json_object"
+    request = ChatRequest(
+        messages=[{"role": "user", "content": "Give a JSON object with one key `ok` set to true."}],
+        max_tokens=256,
+        json_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}},
+        kind="probe",
+    )
+    try:
+        text = (await door.chat(request, stage="probe")).text
+        value = json.loads(text)
+    except (ModelError, ValueError):
+        return False
+    finally:
+        if record.json_mode == "json_object":  # a refusal may have stepped it down already
+            record.json_mode = saved
+    return isinstance(value, dict)
+
+
+async def probe_parallel(door: ModelDoor) -> bool:
+    """Two cities in one question: does one answer carry two tool calls?"""
+    request = ChatRequest(
+        messages=[
+            {
+                "role": "user",
+                "content": "What is the weather in Paris and in Rome? Call the tool once per city, "
+                "both in this answer.",
+            }
+        ],
+        max_tokens=256,
+        tools=[_WEATHER],
+        kind="probe",
+    )
+    try:
+        response = await door.chat(request, stage="probe")
+    except ModelError:
+        return False
+    return len(response.tool_calls) >= 2
+
+
+async def probe_grammar(door: ModelDoor) -> bool:
+    """A GBNF grammar that only allows `42`: an endpoint that takes grammars answers 42."""
+    record = getattr(door.model, "record", None)
+    if record is None:
+        return bool(door.capabilities.grammar)
+    saved, record.grammar = record.grammar, True
+    request = ChatRequest(
+        messages=[{"role": "user", "content": "Say hello."}],
+        max_tokens=8,
+        grammar='root ::= "42"',
+        kind="probe",
+    )
+    try:
+        text = (await door.chat(request, stage="probe")).text
+    except ModelError:
+        text = ""
+    ok = text.strip() == "42"
+    record.grammar = saved
+    return ok
+
+
+async def context_length(model: Any) -> int | None:
+    """What `GET /models` states: vLLM's `max_model_len`, llama.cpp's `meta.n_ctx_train`,
+    `context_length`/`context_window` elsewhere; None when it states nothing."""
+    base_url = getattr(model, "base_url", None)
+    if not base_url:
+        return None
+    headers = {"Authorization": f"Bearer {getattr(model, '_key', '')}"}
+    try:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{base_url.rstrip('/')}/models", headers=headers) as resp,
+        ):
+            if resp.status != 200:
+                return None
+            data = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    items = data.get("data") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or item.get("id") not in (
+            getattr(model, "model", None),
+            None,
+        ):
+            continue
+        meta: dict[str, Any] = item["meta"] if isinstance(item.get("meta"), dict) else {}
+        for value in (
+            item.get("max_model_len"),
+            item.get("context_length"),
+            item.get("context_window"),
+            meta.get("n_ctx_train"),
+        ):
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
