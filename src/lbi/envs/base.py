@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "site": "lbi.envs.web.site",
     "tau2": "lbi.envs.tau2_env",
     "mcp": "lbi.envs.mcp_env",
+    "desktop": "lbi.envs.desktop.env",
 }
 _DESCRIPTIONS: dict[str, str] = {
     "sql": "SQL over the 20 Spider-dev databases (SQLite, or any SQLAlchemy URL); sql:NAME for one",
@@ -81,6 +82,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "site": "any local website (a datasette demo shop by default); options url, docs_dir, db",
     "tau2": "tau2 customer-service domains (tau2.airline, tau2.retail, ...) with a simulated user",
     "mcp": "any MCP server over stdio or streamable HTTP (a SQLite test server by default)",
+    "desktop": "LibreOffice Calc/Writer and Mousepad under Xvfb, seen through AT-SPI",
 }
 
 
