@@ -69,8 +69,13 @@ def profile_template() -> Path:
     mark = f"profile-{os.getpid()}"
     env = {**os.environ, MARK: mark, "HOME": str(tmp), "SAL_USE_VCLPLUGIN": "svp"}
     proc = subprocess.Popen(
-        [soffice(), "--headless", "--terminate_after_init", "--norestore",
-         f"-env:UserInstallation={tmp.as_uri()}"],  # fmt: skip
+        [
+            soffice(),
+            "--headless",
+            "--terminate_after_init",
+            "--norestore",
+            f"-env:UserInstallation={tmp.as_uri()}",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -95,8 +100,15 @@ def launch(app: str, file: Path, workdir: Path) -> tuple[list[str], dict[str, st
     if app in ("calc", "writer"):
         profile = workdir / "profile"
         shutil.copytree(profile_template(), profile)
-        argv = [soffice(), "--norestore", "--nologo", "--nolockcheck",
-                f"-env:UserInstallation={profile.as_uri()}", f"--{app}", str(file)]  # fmt: skip
+        argv = [
+            soffice(),
+            "--norestore",
+            "--nologo",
+            "--nolockcheck",
+            f"-env:UserInstallation={profile.as_uri()}",
+            f"--{app}",
+            str(file),
+        ]
         return argv, GTK_ENV
     if app == "mousepad":
         exe = shutil.which("mousepad")

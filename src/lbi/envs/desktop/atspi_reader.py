@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pyatspi  # type: ignore[import-not-found]
 
@@ -42,16 +43,17 @@ _STATES = [
     (pyatspi.STATE_EXPANDED, "expanded"),
 ]
 _TEXT_ROLES = {"paragraph", "text", "entry", "heading", "table cell", "password text", "label"}
+_WINDOWS = {"frame", "root pane", "dialog", "window"}
 _VALUE_ROLES = {"slider", "spin button", "scroll bar", "progress bar", "dial"}
 _BIG = 2000  # a table with more children than this lists its cells through the Table interface
 
 
 class Tree:
     def __init__(self) -> None:
-        self.nodes: dict[int, object] = {}
+        self.nodes: dict[int, Any] = {}
         self.lines: list[str] = []
 
-    def add(self, acc: object, depth: int, line: str) -> None:
+    def add(self, acc: Any, depth: int, line: str) -> None:
         i = len(self.nodes) + 1
         self.nodes[i] = acc
         self.lines.append("  " * depth + f"[{i}] {line}")
@@ -79,6 +81,8 @@ def _describe(acc, role: str, st) -> str:
     if value and value != name:
         line += f" value={value.replace(chr(10), ' ')[:120]!r}"
     flags = [label for state, label in _STATES if st.contains(state)]
+    if role in _WINDOWS and "focused" in flags:
+        flags.remove("focused")  # a window's own focus flag flickers while its content settles
     if not st.contains(pyatspi.STATE_ENABLED) and role not in _TEXT_ROLES:
         flags.append("disabled")
     return line + (f" ({', '.join(flags)})" if flags else "")
@@ -160,9 +164,13 @@ class Reader:
             "cols": req.get("cols", 8),
         }
         _walk(self.tree, wins[0], 0, opts)
-        return {"text": "\n".join(self.tree.lines), "window": wins[0].name or "", "nodes": len(self.tree.nodes)}
+        return {
+            "text": "\n".join(self.tree.lines),
+            "window": wins[0].name or "",
+            "nodes": len(self.tree.nodes),
+        }
 
-    def find(self, ref: object) -> object | None:
+    def find(self, ref: object) -> Any:
         """An element by its id in the latest tree, or by its exact name (first in tree order)."""
         if isinstance(ref, int) or str(ref).isdigit():
             return self.tree.nodes.get(int(str(ref)))

@@ -101,10 +101,19 @@ def overview(env: str, space: ActionSpace) -> list[Doc]:
         "opens search and replace."
     )
     return [
-        Doc(env=env, source="desktop#overview", title="The desktop", text=desk,
-            setup={"start": "mousepad-notes"}),  # fmt: skip
-        Doc(env=env, source="desktop#actions", title="Desktop actions",
-            text=f"# Desktop actions\n\n{space.description}"),  # fmt: skip
+        Doc(
+            env=env,
+            source="desktop#overview",
+            title="The desktop",
+            text=desk,
+            setup={"start": "mousepad-notes"},
+        ),
+        Doc(
+            env=env,
+            source="desktop#actions",
+            title="Desktop actions",
+            text=f"# Desktop actions\n\n{space.description}",
+        ),
     ]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.desktop import actions, apps, starts, tasks
+from lbi.envs.desktop import actions, apps, odf, starts, tasks
 from lbi.envs.desktop.procs import owner_token, start_guard, stop_guard
 from lbi.envs.desktop.session import Session
 from lbi.types import Doc, Task
@@ -87,7 +87,7 @@ class DesktopEnv:
     def state_digest(self) -> str:
         if self.file is None or not self.file.exists():
             return ""
-        return hashlib.sha256(self.file.read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(_content_bytes(self.file)).hexdigest()[:16]
 
     def close(self) -> None:
         self._end_episode()
@@ -125,22 +125,36 @@ class DesktopEnv:
         while time.monotonic() < deadline:
             got = self._need().ask({"op": "tree", "max_nodes": 60, "rows": 1, "cols": 1})
             if self.file.name in got.get("window", "") and got.get("nodes", 0) > 5:
-                time.sleep(0.3)  # the toolbars fill in just after the document appears
-                return self._observe()
+                return self._settled(deadline)
             time.sleep(0.2)
         raise EnvError(f"the application did not show {self.file.name} within {READY_S:.0f} s")
+
+    def _settled(self, deadline: float) -> str:
+        """Toolbars fill in and focus lands just after the document appears: wait until two
+        observations in a row agree, so that a reset is reproducible."""
+        last = ""
+        while time.monotonic() < deadline:
+            time.sleep(0.4)
+            obs = self._observe()
+            if obs == last:
+                return obs
+            last = obs
+        return last
 
     def _observe(self) -> str:
         if self.session is None:
             return "No episode is running."
-        got = self.session.ask({k: self.opts[k] for k in ("max_nodes", "rows", "cols")} | {"op": "tree"})
-        text = str(got.get("text", ""))
+        got = self.session.ask(
+            {k: self.opts[k] for k in ("max_nodes", "rows", "cols")} | {"op": "tree"}
+        )
+        text, window = str(got.get("text", "")), str(got.get("window", ""))
         if self.workdir is not None:  # the episode's temp folder would make observations differ
-            text = text.replace(f"file://{self.workdir}/", "").replace(f"{self.workdir}/", "")
+            for prefix in (f"file://{self.workdir}/", f"{self.workdir}/"):
+                text, window = text.replace(prefix, ""), window.replace(prefix, "")
         limit = int(self.opts["max_chars"])
         if len(text) > limit:
             text = text[:limit].rsplit("\n", 1)[0] + "\n... (cut to the observation budget)"
-        return f"Window: {got.get('window', '')}\n{text}"
+        return f"Window: {window}\n{text}"
 
     def _act(self, a: actions.Action) -> str:
         s = self._need()
@@ -188,6 +202,15 @@ class DesktopEnv:
         if self.task is None or self.workdir is None:
             return 0.0
         return 1.0 if tasks.check(self.task, self.workdir) else 0.0
+
+
+def _content_bytes(path: Path) -> bytes:
+    """What a document says, read back: ODF files differ in metadata and attribute order."""
+    if path.suffix == ".ods":
+        return repr(odf.read_sheets(path)).encode()
+    if path.suffix == ".odt":
+        return repr(odf.read_text(path)).encode()
+    return path.read_bytes()
 
 
 def _type(s: Session, text: str) -> None:

@@ -91,8 +91,16 @@ class Session:
         r, w = os.pipe()
         try:
             proc = subprocess.Popen(
-                [xvfb, "-displayfd", str(w), "-nolisten", "tcp", "-screen", "0",
-                 f"{SCREEN[0]}x{SCREEN[1]}x24"],  # fmt: skip
+                [
+                    xvfb,
+                    "-displayfd",
+                    str(w),
+                    "-nolisten",
+                    "tcp",
+                    "-screen",
+                    "0",
+                    f"{SCREEN[0]}x{SCREEN[1]}x24",
+                ],
                 env=self.env,
                 pass_fds=(w,),
                 stdin=subprocess.DEVNULL,

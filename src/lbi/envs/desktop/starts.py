@@ -9,7 +9,15 @@ from pathlib import Path
 
 from lbi.envs.desktop import odf
 
-SCORES = [["Name", "Score"], ["Dana", 7], ["Bob", 5], ["Eve", 9], ["Ann", 3]]
+SCORES: list[list[str | float]] = [
+    ["Name", "Score"],
+    ["Dana", 7],
+    ["Bob", 5],
+    ["Eve", 9],
+    ["Ann", 3],
+]
+VALUES = [float(r[1]) for r in SCORES[1:]]
+NAMES = [str(r[0]) for r in SCORES[1:]]
 MEMO = [
     "Quarterly memo",
     "The team chose a new colour scheme for the website.",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lbi.envs.base import EnvError
 from lbi.envs.desktop import odf
-from lbi.envs.desktop.starts import NOTES, SCORES
+from lbi.envs.desktop.starts import NAMES, NOTES, VALUES
 from lbi.types import Task
 
 SUITE = "desktop-basic"
@@ -63,7 +63,7 @@ def _formula(cell: odf.Cell, fn: str, rng: str) -> bool:
 
 
 _GO = 'key("ctrl+Home")'
-_TOTAL = sum(float(r[1]) for r in SCORES[1:])  # type: ignore[arg-type]
+_TOTAL = sum(VALUES)
 
 SPECS = [
     Spec(
@@ -77,17 +77,33 @@ SPECS = [
         "calc-sum",
         "calc-scores",
         "In scores.ods, enter a formula in B6 that adds up the scores in B2:B5, then save.",
-        lambda d: _formula(_sheet(d).cell("B6"), "SUM(", "B2:B5")
-        and _num(_sheet(d).cell("B6").text) == _TOTAL,
-        [_GO, 'key("Down Down Down Down Down Right")', 'type("=SUM(B2:B5)\\n")', "save()", "done()"],
+        lambda d: (
+            _formula(_sheet(d).cell("B6"), "SUM(", "B2:B5")
+            and _num(_sheet(d).cell("B6").text) == _TOTAL
+        ),
+        [
+            _GO,
+            'key("Down Down Down Down Down Right")',
+            'type("=SUM(B2:B5)\\n")',
+            "save()",
+            "done()",
+        ],
     ),
     Spec(
         "calc-average",
         "calc-scores",
         "In scores.ods, put the average of the scores B2:B5 in cell B7 with a formula; save.",
-        lambda d: _formula(_sheet(d).cell("B7"), "AVERAGE(", "B2:B5")
-        and _num(_sheet(d).cell("B7").text) == _TOTAL / 4,
-        [_GO, 'key("Down Down Down Down Down Down Right")', 'type("=AVERAGE(B2:B5)\\n")', "save()", "done()"],
+        lambda d: (
+            _formula(_sheet(d).cell("B7"), "AVERAGE(", "B2:B5")
+            and _num(_sheet(d).cell("B7").text) == _TOTAL / 4
+        ),
+        [
+            _GO,
+            'key("Down Down Down Down Down Down Right")',
+            'type("=AVERAGE(B2:B5)\\n")',
+            "save()",
+            "done()",
+        ],
     ),
     Spec(
         "calc-bold-header",
@@ -100,8 +116,7 @@ SPECS = [
         "calc-sort",
         "calc-scores",
         "In scores.ods, sort the rows below the header by Name from A to Z, then save.",
-        lambda d: _names(d) == sorted(str(r[0]) for r in SCORES[1:])
-        and _num(_sheet(d).cell("B2").text) == 3,
+        lambda d: _names(d) == sorted(NAMES) and _num(_sheet(d).cell("B2").text) == 3,
         [_GO, "click('Sort Ascending')", "save()", "done()"],
     ),
     Spec(
@@ -110,10 +125,16 @@ SPECS = [
         "In scores.ods, fill C2:C5 with formulas that double the score in the same row; save.",
         lambda d: all(
             _formula(_sheet(d).cell(f"C{r}"), "B", f"B{r}")
-            and _num(_sheet(d).cell(f"C{r}").text) == 2 * float(SCORES[r - 1][1])  # type: ignore[arg-type]
+            and _num(_sheet(d).cell(f"C{r}").text) == 2 * VALUES[r - 2]
             for r in range(2, 6)
         ),
-        [_GO, 'key("Down Right Right")', 'type("=B2*2\\n=B3*2\\n=B4*2\\n=B5*2\\n")', "save()", "done()"],
+        [
+            _GO,
+            'key("Down Right Right")',
+            'type("=B2*2\\n=B3*2\\n=B4*2\\n=B5*2\\n")',
+            "save()",
+            "done()",
+        ],
     ),
     Spec(
         "calc-replace",
@@ -147,35 +168,43 @@ SPECS = [
         "writer-delete-ps",
         "writer-memo",
         "In memo.odt, delete the paragraph that starts with 'P.S.', then save.",
-        lambda d: bool(_memo(d).paragraphs)
-        and not any(p.startswith("P.S.") for p in _memo(d).paragraphs)
-        and "Quarterly memo" in _memo(d).paragraphs,
+        lambda d: (
+            bool(_memo(d).paragraphs)
+            and not any(p.startswith("P.S.") for p in _memo(d).paragraphs)
+            and "Quarterly memo" in _memo(d).paragraphs
+        ),
         ['key("ctrl+End shift+Home")', 'key("Delete BackSpace")', "save()", "done()"],
     ),
     Spec(
         "writer-table",
         "writer-memo",
         "In memo.odt, insert a table with 2 columns and 2 rows at the end, then save.",
-        lambda d: len(_memo(d).tables) == 1
-        and len(_memo(d).tables[0]) == 2
-        and all(len(r) == 2 for r in _memo(d).tables[0]),
+        lambda d: (
+            len(_memo(d).tables) == 1
+            and len(_memo(d).tables[0]) == 2
+            and all(len(r) == 2 for r in _memo(d).tables[0])
+        ),
         ['key("ctrl+End Return")', 'key("ctrl+F12")', 'key("Return")', "save()", "done()"],
     ),
     Spec(
         "mousepad-append",
         "mousepad-notes",
         "In notes.txt, add a line 'milk' at the end of the list, then save.",
-        lambda d: [x for x in _notes(d) if x][-1:] == ["milk"]
-        and _notes(d)[: len(NOTES.splitlines())] == NOTES.splitlines(),
+        lambda d: (
+            [x for x in _notes(d) if x][-1:] == ["milk"]
+            and _notes(d)[: len(NOTES.splitlines())] == NOTES.splitlines()
+        ),
         ['key("ctrl+End")', 'type("milk\\n")', "save()", "done()"],
     ),
     Spec(
         "mousepad-delete-line",
         "mousepad-notes",
         "In notes.txt, delete the line 'bread', keeping the others, then save.",
-        lambda d: bool(_notes(d))
-        and "bread" not in _notes(d)
-        and [x for x in _notes(d) if x] == [x for x in NOTES.splitlines() if x != "bread"],
+        lambda d: (
+            bool(_notes(d))
+            and "bread" not in _notes(d)
+            and [x for x in _notes(d) if x] == [x for x in NOTES.splitlines() if x != "bread"]
+        ),
         ['key("ctrl+Home Down Down shift+Down")', 'key("Delete")', "save()", "done()"],
     ),
 ]
