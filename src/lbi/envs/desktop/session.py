@@ -168,7 +168,8 @@ class Session:
         done = subprocess.run(
             [exe, *args], env=self.env, capture_output=True, timeout=20, check=False
         )
-        return done.returncode == 0
+        # xdotool skips an unknown key name with a warning and still exits 0
+        return done.returncode == 0 and b"No such key name" not in done.stderr
 
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs[:2])
