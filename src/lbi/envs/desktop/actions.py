@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "type": ("str",),
     "key": ("str",),
     "click_xy": ("int", "int"),
+    "wait": (),
     "save": (),
     "done": (),
 }
@@ -39,6 +40,7 @@ One action per step:
 - key("combo") press keys, xdotool names, several separated by spaces: key("ctrl+Home Down"), \
 key("ctrl+b"), key("Escape")
 - click_xy(X, Y) click a screen position (fallback)
+- wait() let the application catch up for a second (a dialog that is still opening)
 - save() save the document in its current file and format (Ctrl+S)
 - done() finish the episode; the saved files are checked, so save() first
 ID is the number in square brackets, or an element's exact name in quotes: click('Bold').
@@ -49,7 +51,7 @@ GRAMMAR = (
     '("click(" [0-9]+ ")") | ("select(" [0-9]+ ")") | ("focus(" [0-9]+ ")") '
     '| ("set_text(" [0-9]+ ", \\"" [^"\\n]* "\\")") | ("type(\\"" [^"\\n]* "\\")") '
     '| ("key(\\"" [a-zA-Z0-9_+ ]+ "\\")") | ("click_xy(" [0-9]+ ", " [0-9]+ ")") '
-    '| "save()" | "done()"'
+    '| "wait()" | "save()" | "done()"'
 )
 
 

@@ -170,6 +170,9 @@ class DesktopEnv:
             return f"Clicked at {x},{y}."
         if a.verb == "save":
             return self._save()
+        if a.verb == "wait":
+            time.sleep(1.0)
+            return "Waited."
         kind = "set_text" if a.verb == "set_text" else a.verb
         req = {"op": "act", "kind": kind, "id": a.args[0]}
         if a.verb == "set_text":

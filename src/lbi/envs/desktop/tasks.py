@@ -184,7 +184,14 @@ SPECS = [
             and len(_memo(d).tables[0]) == 2
             and all(len(r) == 2 for r in _memo(d).tables[0])
         ),
-        ['key("ctrl+End Return")', 'key("ctrl+F12")', 'key("Return")', "save()", "done()"],
+        [
+            'key("ctrl+End Return")',
+            'key("ctrl+F12")',
+            "wait()",
+            "click('Insert')",
+            "save()",
+            "done()",
+        ],
     ),
     Spec(
         "mousepad-append",
