@@ -32,14 +32,16 @@ def owner_token() -> str:
 
 
 def marked(prefix: str) -> list[psutil.Process]:
-    """Live processes whose marker starts with `prefix` (never this process)."""
+    """Live processes whose marker starts with `prefix` (never this process; an empty prefix
+    matches nothing, so a sweep can never reach beyond our own processes)."""
     me = os.getpid()
     out = []
     for p in psutil.process_iter():
         if p.pid == me:
             continue
         try:
-            if (p.environ().get(MARK) or "").startswith(prefix) and p.status() != "zombie":
+            mark = p.environ().get(MARK) or ""
+            if prefix and mark.startswith(prefix) and p.status() != "zombie":
                 out.append(p)
         except psutil.Error:
             continue
