@@ -78,6 +78,7 @@ ENVS: Registry[EnvFactory] = Registry(
         "mcp": "lbi.envs.mcp.env",
         "gym": "lbi.envs.gym_adapter",
         "repo": "lbi.envs.repo.env",
+        "desktop": "lbi.envs.desktop.env",
     },
     descriptions={
         "sql": "SQL over the 20 Spider-dev databases (SQLite, or any SQLAlchemy URL); sql:NAME for one",
@@ -87,6 +88,7 @@ ENVS: Registry[EnvFactory] = Registry(
         "tau2": "tau2 customer-service domains (tau2.airline, tau2.retail, ...) with a simulated user",
         "mcp": "any MCP server over stdio or streamable HTTP (a SQLite test server by default)",
         "repo": "any Python repository in a bubblewrap sandbox (options path, setup, test_cmd)",
+        "desktop": "LibreOffice Calc/Writer and Mousepad under Xvfb, seen through AT-SPI",
         "gym": "any Gymnasium env with text observations and actions: gym:ID, docs in env_options.gym.docs",
     },
     dotted=True,

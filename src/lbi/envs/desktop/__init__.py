@@ -1,0 +1,1 @@
+"""Desktop environment: real applications under Xvfb, seen through AT-SPI. Import-free."""
