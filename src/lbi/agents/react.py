@@ -83,7 +83,6 @@ def build_messages(
         env=env,
         action_description=space.description,
         tools_text="" if native_tools else tools_text(space),
-        example_action=space.examples[0] if space.examples else "",
     )
     recent = history[-settings.history_steps :]
     user = render(
