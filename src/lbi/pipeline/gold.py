@@ -25,12 +25,14 @@ def true_label(traj: Trajectory) -> str:
 
 
 def gold_examples(
-    trajs: Iterable[Trajectory], label: Callable[[Trajectory], str] = true_label
+    trajs: Iterable[Trajectory],
+    label: Callable[[Trajectory], str] = true_label,
+    only_success: bool = True,
 ) -> list[Example]:
-    """One example per successful trajectory: all its steps, labelled with `label(traj)`."""
+    """One example per (successful) trajectory: all its steps, labelled with `label(traj)`."""
     out = []
     for t in trajs:
-        if not t.steps or not t.success:
+        if not t.steps or (only_success and not t.success):
             continue
         out.append(
             Example(
