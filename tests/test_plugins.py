@@ -20,6 +20,7 @@ CLI_MODULES = [
     "config_cmd",
     "envs",
     "evaluate",
+    "experiment",
     "models",
     "pipeline",
     "runs",

@@ -96,3 +96,36 @@ def test_check_env_passes_for_one_task() -> None:
     report = check_env(lambda: make_env("miniwob.click-button", Config()), cycles=2)
     assert report.ok, [(r.name, r.detail) for r in report.results if not r.ok]
     assert any(r.name == "reference solutions score" and r.detail == "1/1" for r in report.results)
+
+
+def _gold_elements_missing(names: list[str], seed: int) -> tuple[int, list[tuple[str, str]]]:
+    """Gold trajectories through `drive` (each must score 1); every step, rendered as a
+    retrieved example, must still show the element its action refers to."""
+    import asyncio
+    import re
+
+    from lbi.agents.retrieval import render_record
+    from lbi.pipeline.gold import gold_examples, gold_rollouts
+
+    trajs = asyncio.run(gold_rollouts(MiniwobEnv, [benchmark_task(n) for n in names], [seed]))
+    assert {t.task_id: t.reward for t in trajs} == {benchmark_task(n).id: 1.0 for n in names}
+    missing, n_steps = [], 0
+    for ex in gold_examples(trajs):
+        for step in ex.steps:
+            n_steps += 1
+            shown = render_record(ex.model_copy(update={"steps": [step]})).split("REASON:")[0]
+            for bid in re.findall(r"'(\d+)'", step.action):
+                if not re.search(rf"^\s*\[{bid}\] ", shown, re.M):
+                    missing.append((ex.instruction, step.action))
+    return n_steps, missing
+
+
+def test_gold_steps_rendered_as_examples_show_their_element() -> None:
+    n_steps, missing = _gold_elements_missing(QUICK, seed=7)
+    assert n_steps >= 15 and not missing, missing
+
+
+@pytest.mark.slow
+def test_every_scripted_familys_gold_steps_show_their_element() -> None:
+    n_steps, missing = _gold_elements_missing(sorted(SOLVERS), seed=7)
+    assert n_steps >= 40 and not missing, missing

@@ -85,7 +85,6 @@ def build_messages(
         env=env,
         action_description=space.description,
         tools_text=tools_text(space),
-        example_action=space.examples[0] if space.examples else "",
         native_tools=native_tools,
     )
     # Native tools: the last answer's calls and results go back as tool messages (native_turns).

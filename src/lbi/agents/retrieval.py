@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lbi.agents.focus import focus
 from lbi.agents.react import EpisodeSettings, StepContext
 from lbi.config import RetrievalConfig
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
 from lbi.retrieval.examples import RetrievalQuery
-from lbi.tokens import estimate_tokens
+from lbi.tokens import Counter, counter_for, estimate_tokens
 from lbi.types import Doc, Example, Record, Trajectory
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ INDEX_FOR = {  # which index each variant searches
 
 
 def render_record(record: Record, obs_chars: int = 600) -> str:
+    """A worked example: each observation keeps, within `obs_chars`, what its action acted on."""
     if isinstance(record, Doc):
         return f"Documentation — {record.title}:\n{record.text}"
     if isinstance(record, Example | Trajectory):
@@ -46,19 +48,24 @@ def render_record(record: Record, obs_chars: int = 600) -> str:
             "example",
             instruction=record.instruction,
             steps=[
-                {"observation": s.observation[:obs_chars], "reason": s.reason, "action": s.action}
+                {
+                    "observation": focus(s.observation, s.action, obs_chars),
+                    "reason": s.reason,
+                    "action": s.action,
+                }
                 for s in steps
             ],
-            final=steps[-1].next_observation[:obs_chars] if steps else "",
+            final=focus(steps[-1].next_observation, "", obs_chars) if steps else "",
         )
     raise TypeError(f"cannot render {type(record).__name__} as an example")
 
 
-def fill_budget(texts: list[str], budget: int) -> list[str]:
-    """Keep examples in rank order while they fit; a too-large one is skipped, not truncated."""
+def fill_budget(texts: list[str], budget: int, count: Counter = estimate_tokens) -> list[str]:
+    """Keep examples in rank order while they fit; a too-large one is skipped, not truncated.
+    `count` is the model's tokenizer where known (`lbi.tokens.counter_for`)."""
     out, used = [], 0
     for text in texts:
-        cost = estimate_tokens(text)
+        cost = count(text)
         if used + cost <= budget:
             out.append(text)
             used += cost
@@ -139,4 +146,6 @@ class VariantRetriever:
             if self.variant == "instruction":
                 self._once = hits
         self.last_ids = [h.id for h in hits]
-        return fill_budget([render_record(h.record) for h in hits], self.cfg.token_budget)
+        return fill_budget(
+            [render_record(h.record) for h in hits], self.cfg.token_budget, counter_for(door)
+        )

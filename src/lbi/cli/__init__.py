@@ -10,6 +10,7 @@ from lbi.cli import (  # noqa: F401  (each group registers its commands)
     config_cmd,
     envs,
     evaluate,
+    experiment,
     models,
     pipeline,
     runs,

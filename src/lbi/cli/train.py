@@ -21,7 +21,20 @@ def _train_errors() -> type[Exception]:
 @app.command()
 @friendly
 def train(
-    run: Annotated[str, typer.Argument(help="Run whose kept examples to train on.")],
+    run: Annotated[
+        str | None,
+        typer.Argument(help="Run whose kept examples to train on (optional with --chats)."),
+    ] = None,
+    chats: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--chats", help="OpenAI-chat JSONL to train on too (gold, outside data); repeatable."
+        ),
+    ] = None,
+    from_run: Annotated[
+        list[str] | None,
+        typer.Option("--from-run", help="Another run's kept examples; repeatable."),
+    ] = None,
     base: Annotated[
         str | None, typer.Option(help="local | an HF model folder | a .gguf file (train.base).")
     ] = None,
@@ -31,29 +44,44 @@ def train(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """LoRA fine-tuning (TRL SFTTrainer + PEFT) on the run's kept examples, as the agent sees them.
+    """LoRA fine-tuning (TRL SFTTrainer + PEFT) on kept examples, as the agent sees them, and/or
+    on chat files.
 
     Writes the adapter, a merged model and a GGUF the embedded runtime serves:
     evaluate it with `lbi eval --model local:runs/RUN/train/model.f16.gguf`.
     """
-    from lbi.pipeline.export import example_to_chats
-    from lbi.pipeline.synth import action_space, kept_examples
+    from lbi.cli.app import cli_config
+    from lbi.train.sources import chats_from_files, chats_from_run
 
-    ctx = existing_run(run, config, set_)
-    opts = ctx.config.train.model_copy(update={"base": base} if base else {})
-    space = action_space(ctx)
-    chats = [c for ex in kept_examples(ctx) for c in example_to_chats(ex, space, bool(space.tools))]
-    ctx.store.close()
-    if not chats:
+    if not run and not chats and not from_run:
+        raise ConfigError("name a run, --from-run RUN or --chats FILE to train on")
+    if not run and out_dir is None:
+        raise ConfigError("without a run, say where to write with --out DIR")
+    samples: list[dict] = []
+    cfg, run_dir = cli_config(config, set_), None
+    for name in [*([run] if run else []), *(from_run or [])]:
+        ctx = existing_run(name, config, set_)
+        samples += chats_from_run(ctx)
+        if name == run:  # the named run's config and folder; --from-run only lends data
+            cfg, run_dir = ctx.config, ctx.dir
+        ctx.store.close()
+    try:
+        samples += chats_from_files(chats or [])
+    except _train_errors() as e:
+        raise ConfigError(str(e)) from None
+    opts = cfg.train.model_copy(update={"base": base} if base else {})
+    if not samples:
         raise ConfigError(
-            f"run {run!r} has no kept examples to train on; run `lbi synth --run {run}` first"
+            f"nothing to train on: no kept examples in {run or from_run} and no --chats rows; "
+            "run `lbi synth` first"
         )
-    target = out_dir or ctx.dir / "train"
-    out.print(f"training {opts.base} on {len(chats)} chat samples from run {run} -> {target}")
+    chats_ = samples
+    target = out_dir or (run_dir / "train" if run_dir else Path("train"))
+    out.print(f"training {opts.base} on {len(chats_)} chat samples -> {target}")
     try:
         from lbi.train.sft import train as fit
 
-        result = fit(chats, opts.base, target, opts)
+        result = fit(chats_, opts.base, target, opts)
     except _train_errors() as e:
         raise ConfigError(f"training failed: {e}") from None
     out.print(

@@ -36,6 +36,7 @@ from lbi.models.base import (
 )
 from lbi.models.chat import with_system
 from lbi.models.registry import register
+from lbi.tokens import estimate_tokens, gguf_tokenizer
 
 if TYPE_CHECKING:
     from lbi.config import Config
@@ -190,8 +191,20 @@ class LocalModel:
         response.latency_s = time.perf_counter() - started
         return response
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens under the model's own vocabulary (read from the GGUF file once per process)."""
+        tok = _tokenizer(self.engine.key.path)
+        return len(tok.encode(text, add_special_tokens=False).ids) if tok else estimate_tokens(text)
+
     async def aclose(self) -> None:
         """Nothing to release per instance: the loaded model is shared by the whole process."""
+
+
+def _tokenizer(path: str) -> Any:
+    try:
+        return gguf_tokenizer(path)
+    except ImportError:  # gguf/tokenizers missing: the estimate it is
+        return None
 
 
 def _check_gguf(path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from lbi.agents.focus import focus
 from lbi.executor import LocalExecutor
 from lbi.models.base import ChatRequest
 from lbi.pipeline.structured import ask_json
@@ -53,10 +54,14 @@ def render_window(traj: Trajectory, i: int, j: int, obs_chars: int = 800) -> str
         "example",
         instruction="(unknown: this is what you must write)",
         steps=[
-            {"observation": s.observation[:obs_chars], "reason": s.reason, "action": s.action}
+            {
+                "observation": focus(s.observation, s.action, obs_chars),
+                "reason": s.reason,
+                "action": s.action,
+            }
             for s in steps
         ],
-        final=steps[-1].next_observation[:obs_chars],
+        final=focus(steps[-1].next_observation, "", obs_chars),
     ).split("\n", 1)[1]
 
 

@@ -30,11 +30,20 @@ _NUM = '"-"? [0-9]+ ("." [0-9]+)?'
 _BOOL = r'("True" | "False")'
 
 
-def action_set(subsets: list[str]) -> Any:
+ACTION_TIMEOUT_MS = 3000  # a click on a covered/hidden element fails after this, not 30 s
+# BrowserGym's action functions hard-code `timeout=500` on every element call, which overrides
+# the context's default; under load the scripted solutions failed on it. The functions reach the
+# page as source text (`python_includes`), so the literal is replaced there with ours.
+_BG_TIMEOUT = "timeout=500"
+
+
+def action_set(subsets: list[str], timeout_ms: int = ACTION_TIMEOUT_MS) -> Any:
     from browsergym.core.action.highlevel import HighLevelActionSet
 
     # One action per step keeps the trajectory aligned with observations for backward construction.
-    return HighLevelActionSet(subsets=subsets, multiaction=False, strict=False)
+    aset = HighLevelActionSet(subsets=subsets, multiaction=False, strict=False)
+    aset.python_includes = aset.python_includes.replace(_BG_TIMEOUT, f"timeout={int(timeout_ms)}")
+    return aset
 
 
 def _functions(aset: Any) -> dict[str, Callable[..., Any]]:
@@ -94,11 +103,14 @@ def grammar(aset: Any) -> str:
 
 def action_space(subsets: list[str], examples: list[str]) -> ActionSpace:
     aset = action_set(subsets)
-    text = aset.describe(with_long_description=False, with_examples=True).strip()
+    # No sample calls: a concrete, plausible action in the system prompt is what a weak model
+    # copies on every step (SmolLM2 answered BrowserGym's `click('12')` example throughout).
+    text = aset.describe(with_long_description=False, with_examples=False).strip()
+    text = text.split("Only a single action can be provided at once.")[0].strip()
     description = (
         "Act on the page with exactly one function call per step. Elements are named by the id in "
-        "square brackets before them in the accessibility tree, e.g. [12] button 'Submit' is "
-        f"click('12').\n\n{text}"
+        "square brackets before them in the accessibility tree: the element on the line "
+        f"`[ID] button 'Submit'` is clicked with click('ID').\n\n{text}"
     )
     return ActionSpace(description=description, grammar=grammar(aset), examples=examples)
 

@@ -13,6 +13,7 @@ the environment (docs, suites, sample tasks) to one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,16 @@ class MiniwobEnv:
         else:
             raise EnvError(f"unknown suite {name!r} for miniwob; known: {', '.join(self.suites())}")
         return [benchmark_task(n) for n in names if not self.only or n == self.only]
+
+    def oracle(self, task: Task) -> Callable[[str, list[str]], str] | None:
+        """The scripted solution of the task's family as a policy over observation text and the
+        actions done so far (`lbi.agents.gold.GoldPolicy`); None for a family without one."""
+        from lbi.envs.web.solutions import SOLVERS, read
+
+        solver = SOLVERS.get(str(task.setup.get("task") or task.name))
+        if solver is None:
+            return None
+        return lambda observation, done: solver(read(observation), list(done))
 
     def sample_tasks(self) -> list[Task]:
         """Two tasks with references recorded by the scripted solver at seed 0 (for `envs check`)."""

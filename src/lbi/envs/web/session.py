@@ -19,7 +19,7 @@ from lbi.envs.web.browser import Browser, shared_browser
 
 T = TypeVar("T")
 
-ACTION_TIMEOUT_MS = 3000  # a click on a covered/hidden element fails after this, not 30 s
+ACTION_TIMEOUT_MS = actions.ACTION_TIMEOUT_MS
 SETTLE_S = 0.05  # let JS handlers fire after an action (BrowserGym waits a flat 0.5 s)
 
 
@@ -30,8 +30,10 @@ class PageSession:
         max_chars: int = 6000,
         screenshot: bool = False,
         visible_only: bool = False,
+        timeout_ms: int = ACTION_TIMEOUT_MS,
     ) -> None:
-        self.aset = actions.action_set(subsets)
+        self.timeout_ms = timeout_ms  # the context's default and every action function's limit
+        self.aset = actions.action_set(subsets, timeout_ms)
         self.max_chars = max_chars
         self.screenshot = screenshot
         # Off by default: the DOM snapshot it needs costs ~0.1-0.3 s a step, and Chromium's
@@ -49,16 +51,14 @@ class PageSession:
         assert self.browser is not None, "the session is not open"
         return self.browser.call(fn)
 
-    def open(
-        self, viewport: dict[str, int] | None = None, timeout_ms: int = ACTION_TIMEOUT_MS
-    ) -> Any:
+    def open(self, viewport: dict[str, int] | None = None, timeout_ms: int | None = None) -> Any:
         """Close any previous context and open a fresh one; returns the new page."""
         self.close_context()
         self.browser = shared_browser()
 
         def _open() -> Any:
             self.context = self.browser.browser.new_context(viewport=viewport)  # type: ignore[union-attr]
-            self.context.set_default_timeout(timeout_ms)
+            self.context.set_default_timeout(timeout_ms or self.timeout_ms)
             self.page = self.context.new_page()
             return self.page
 

@@ -1,0 +1,105 @@
+"""`lbi experiment paper`: the paper's tables for one model, environment and suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lbi.cli.app import (
+    ConfigOpt,
+    EnvOpt,
+    ModelOpt,
+    SetOpt,
+    app,
+    arun,
+    cli_config,
+    err,
+    friendly,
+    out,
+)
+from lbi.config import ConfigError
+
+experiment_app = typer.Typer(
+    help="Experiments that reproduce the paper's tables.", no_args_is_help=True
+)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("paper")
+@friendly
+def paper(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    suite: Annotated[
+        str | None, typer.Option(help="Benchmark suite (default: the env's first).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Evaluation seeds per task (0, 1, ...).")] = 1,
+    gold_seeds: Annotated[
+        str, typer.Option(help="Comma-separated seeds for gold data; kept out of evaluation.")
+    ] = "1000,1001",
+    max_steps: Annotated[
+        int | None, typer.Option(help="Step limit per episode (eval.max_steps).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Run name prefix (default: paper-ENV-SUITE).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the page and plot.")] = Path(
+        "docs/evidence"
+    ),
+    page: Annotated[str | None, typer.Option(help="Page name (default: the run name).")] = None,
+    budget_usd: Annotated[float | None, typer.Option(help="Stop when this much is spent.")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(help="Stop at this many tokens.")] = None,
+    train: Annotated[bool, typer.Option(help="Table 3: LoRA where the model is trainable.")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and call counts only.")
+    ] = False,
+) -> None:
+    """Tables 1, 2, 3, 4, 6, the backward ablation and the gold stage swap, as one page."""
+    from lbi.experiments.paper import PaperPlan, estimate, lora_skip_reason, run_paper
+
+    extra = [*(set_ or [])]
+    if budget_usd is not None:
+        extra.append(f"budget.max_cost_usd={budget_usd}")
+    if budget_tokens is not None:
+        extra.append(f"budget.max_tokens={budget_tokens}")
+    cfg = cli_config(config, extra, model, env)
+    from lbi.envs.base import make_env
+
+    probe = make_env(cfg.env, cfg)
+    suite = suite or (probe.suites() or [""])[0]
+    if not suite:
+        raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+    n_tasks = len(probe.load_suite(suite))
+    probe.close()
+    evals = set(range(seeds))
+    golds = [int(s) for s in gold_seeds.split(",") if s.strip()]
+    if evals & set(golds):
+        raise ConfigError(f"gold seeds {sorted(evals & set(golds))} are also evaluation seeds")
+    run = name or f"paper-{cfg.env}-{suite}".replace(":", "-").replace("/", "-")
+    plan = PaperPlan(
+        name=run,
+        suite=suite,
+        seeds=seeds,
+        gold_seeds=golds,
+        max_steps=max_steps or cfg.eval.max_steps,
+        train=train,
+        out_dir=out_dir,
+        page=page or run,
+    )
+    est = estimate(plan, n_tasks)
+    total = sum(est["eval_calls_max"].values())
+    out.print(
+        f"plan: {run} · model {cfg.model} · env {cfg.env} · suite {suite} ({n_tasks} tasks) x "
+        f"{seeds} seeds · arms {', '.join(plan.arms())}"
+    )
+    out.print(f"evaluation: at most {total} model calls ({est['episodes_per_arm']} episodes/arm)")
+    skip = lora_skip_reason(cfg, plan)
+    out.print(f"Table 3: {'skipped: ' + skip if skip else 'LoRA on lbi data and on gold data'}")
+    if dry_run:
+        return
+    path = arun(run_paper(cfg, plan, lambda s: err.print(s)))
+    out.print(f"page: {path}")

@@ -1,0 +1,162 @@
+"""`lbi experiment paper`: the paper's tables for one model, environment and suite.
+
+Table 1 (data) from the synthesis run; Table 2 (none / docs RAG / distill / lbi `both`) and
+Table 4 (observation / model / both) from one evaluation of that run; the backward-construction
+ablation (whole-trajectory labels only vs windows); Table 6 (tasks from docs vs exploration);
+gold data (the environment's reference solutions at seeds kept out of evaluation) and the stage
+swap (gold in one stage at a time); Table 3 (base vs LoRA) where the model can be trained here.
+Every arm is a run, so a rerun resumes; the door's budget caps the spend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lbi.agents.retrieval import INDEX_FOR
+from lbi.config import Config
+from lbi.eval.harness import EvalPlan, evaluate, supported_variants
+from lbi.experiments import arms
+from lbi.experiments.page import Evidence, write_page
+from lbi.pipeline.indexes import build_index
+from lbi.pipeline.synth import kept_examples, run_all
+from lbi.run import open_run
+from lbi.types import EvalResult
+
+TABLE2 = ["none", "docs", "distill", "both"]
+TABLE4 = ["observation", "model", "both"]
+SWAPS = ["swap-judge", "swap-labels", "swap-rollouts"]
+
+
+@dataclass
+class PaperPlan:
+    name: str
+    suite: str
+    seeds: int = 1
+    gold_seeds: list[int] = field(default_factory=lambda: [1000, 1001])
+    max_steps: int = 8
+    train: bool = True
+    out_dir: Path = Path("docs/evidence")
+    page: str = "evidence"
+
+    def arms(self) -> list[str]:
+        return [*dict.fromkeys(TABLE2 + TABLE4), "whole-only", "explore-both", "gold", *SWAPS]
+
+
+def calls_per_step(arm: str) -> int:
+    return 2 if arm in ("model", "both", "distill") or arm.endswith("both") or arm in (
+        "gold", "whole-only", *SWAPS) else 1  # fmt: skip
+
+
+def estimate(plan: PaperPlan, n_tasks: int) -> dict[str, Any]:
+    """Upper bounds on evaluation model calls (every episode runs to the step limit)."""
+    episodes = n_tasks * plan.seeds
+    per_arm = {a: episodes * plan.max_steps * calls_per_step(a) for a in plan.arms()}
+    return {"tasks": n_tasks, "episodes_per_arm": episodes, "eval_calls_max": per_arm}
+
+
+def lora_skip_reason(cfg: Config, plan: PaperPlan) -> str | None:
+    if not plan.train:
+        return "training turned off (--no-train)"
+    if cfg.model.split(":", 1)[0] != "local":
+        return f"model {cfg.model!r} is served, not trained here: train.base must be a local model"
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("peft") is None:
+        return "the training extra is not installed (pip install 'lbi[train]')"
+    return None
+
+
+async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = print) -> Path:
+    main = open_run(cfg, plan.name)
+    model = main.door().name
+    say(f"synthesis: run {plan.name}")
+    table1 = {"docs tasks": await run_all(main)}
+    make_env = main.env_factory()
+    probe = make_env()
+    bench = probe.load_suite(plan.suite)
+    probe.close()
+    eplan = EvalPlan(plan.suite, [], plan.seeds, 0.0, plan.max_steps)
+    eplan.variants = [v for v in dict.fromkeys(TABLE2 + TABLE4) if v in supported_variants(main)]
+    indexes = {
+        k: build_index(main, k) for k in {INDEX_FOR[v] for v in eplan.variants if v in INDEX_FOR}
+    }
+    say(f"evaluation: {', '.join(eplan.variants)} on {len(bench)} tasks x {plan.seeds} seeds")
+    results: list[EvalResult] = list(await evaluate(main, eplan, indexes))
+    say(f"gold: reference solutions at seeds {plan.gold_seeds}")
+    gold = await arms.gold_data(make_env, bench, plan.gold_seeds, plan.max_steps)
+    sets = arms.swap_sets(main, gold)
+    sets["whole-only"] = arms.whole_trajectory_only(main)
+    sets["swap-rollouts"] = await arms.lbi_rollouts_on_gold(cfg, plan.name, gold, bench)
+    counts = {k: len(v) for k, v in sets.items()} | {"lbi": len(kept_examples(main))}
+    for arm, examples in sets.items():
+        say(f"arm {arm}: {len(examples)} examples")
+        results += await arms.eval_examples(cfg, plan.name, arm, eplan, examples, model)
+    explore_cfg = cfg.model_copy(deep=True)
+    explore_cfg.synth.task_source = "explore"
+    explore = open_run(explore_cfg, f"{plan.name}-explore")
+    say("Table 6: synthesis from exploration only")
+    table1["exploration tasks"] = await run_all(explore)
+    counts["explore"] = len(kept_examples(explore))
+    results += await arms.eval_examples(
+        cfg, plan.name, "explore-both", eplan, kept_examples(explore), model
+    )
+    await explore.aclose()
+    skip = lora_skip_reason(cfg, plan)
+    if skip is None:
+        results += await _lora(
+            cfg,
+            plan,
+            eplan,
+            {"lora-lbi": kept_examples(main), "lora-gold": sets["gold"]},
+            model,
+            say,
+        )
+    ev = Evidence(
+        title=f"{model} on {cfg.env} / {plan.suite}",
+        model=model,
+        env=cfg.env,
+        suite=plan.suite,
+        seeds=plan.seeds,
+        gold_seeds=plan.gold_seeds,
+        table1=table1,
+        example_counts=counts,
+        results=results,
+        lora_skipped=skip,
+        gold_success=sum(t.success for t in gold) / len(gold) if gold else None,
+    )
+    main.save_accounting()
+    await main.aclose()
+    return write_page(ev, plan.out_dir, plan.page)
+
+
+async def _lora(
+    cfg: Config,
+    plan: PaperPlan,
+    eplan: EvalPlan,
+    data: dict[str, list],
+    model: str,
+    say: Callable[[str], None],
+) -> list[EvalResult]:
+    from lbi.pipeline.synth import action_space
+    from lbi.train.sft import train
+    from lbi.train.sources import chats_from_examples
+
+    main = open_run(cfg, plan.name)
+    space = action_space(main)
+    out: list[EvalResult] = []
+    for arm, examples in data.items():
+        chats = chats_from_examples(examples, space)
+        if not chats:
+            say(f"{arm}: no examples to train on")
+            continue
+        target = main.dir / arm
+        gguf = target / "model.f16.gguf"
+        if not gguf.is_file():
+            say(f"{arm}: LoRA on {len(chats)} chats")
+            result = train(chats, cfg.train.base, target, cfg.train)
+            gguf = Path(result.gguf_path) if result.gguf_path else gguf
+        out += await arms.eval_model(cfg, plan.name, arm, eplan, f"local:{gguf}", model)
+    await main.aclose()
+    return out
