@@ -22,6 +22,7 @@ CLI_MODULES = [
     "evaluate",
     "models",
     "pipeline",
+    "repo",
     "runs",
     "train",
     "view",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -170,3 +171,65 @@ def test_user_repo_and_synth_scripted_end_to_end(tmp_path: Path) -> None:
         assert any("Adds numbers" in d.text for d in docs)
     finally:
         env.close()
+
+
+def test_cli_repo_bugs_on_the_demo_project_builds_a_usable_suite(tmp_path: Path) -> None:
+    from lbi.envs.repo.projects import DEMO
+
+    repo = shutil.copytree(DEMO, tmp_path / "wordstats")
+    test_cmd = "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -q"
+    args = ["repo", "bugs", "--path", str(repo), "--test-cmd", test_cmd, "--count", "1"]
+    args += ["--tries", "4", "--set", f"run_root={tmp_path}"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    built = suite.read_instances(tmp_path / "repo-bugs" / "wordstats.jsonl")
+    assert built == suite.read_instances(suite.DEMO_BUGS)[:1]  # same seed, same instance
+    opts = {"path": str(repo), "test_cmd": test_cmd}
+    env = make_env("repo", Config(run_root=str(tmp_path), env_options={"repo": opts}))
+    try:
+        (task,) = env.load_suite(suite.LOCAL)  # found where the command wrote it
+        assert _score(env, task, [_gold_as_shell(task)]) == 1.0
+    finally:
+        env.close()
+    r = CliRunner().invoke(app, ["repo", "bugs", "--path", str(tmp_path / "missing")])
+    assert r.exit_code == 2 and "is not a folder" in " ".join(r.output.split())
+
+
+def test_setup_runs_once_per_commit_and_is_read_only(tmp_path: Path) -> None:
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "README.md").write_text("# proj\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    setup = (
+        "mkdir -p /env/bin && printf '#!/bin/sh\\necho tool-from-env\\n' > /env/bin/mytool"
+        " && chmod +x /env/bin/mytool && echo ran >> /env/runs.txt"
+    )
+    cfg = Config(
+        run_root=str(tmp_path / "runs"), env_options={"repo": {"path": str(repo), "setup": setup}}
+    )
+    task = Task(env="repo", instruction="-", setup={})
+
+    def episode() -> tuple[str, str]:
+        env = make_env("repo", cfg)
+        try:
+            env.reset(task)
+            used = env.step("mytool; cat /env/runs.txt")[0]
+            env.reset(task)
+            return used, env.step("echo x > /env/written && echo WROTE")[0]
+        finally:
+            env.close()
+
+    used, wrote = episode()
+    assert "tool-from-env" in used and used.count("ran") == 1
+    assert "WROTE" not in wrote and "Read-only" in wrote
+    used, _ = episode()  # a new environment, the same commit: the cached /env
+    assert used.count("ran") == 1
+    envs = tmp_path / "runs" / ".cache" / "repo" / "envs"
+    assert len(list(envs.iterdir())) == 1
+    (repo / "README.md").write_text("# proj, changed\n")
+    subprocess.run([*git, "commit", "-qam", "two"], check=True)
+    used, _ = episode()  # a new commit: setup runs again, into a new /env
+    assert used.count("ran") == 1 and len(list(envs.iterdir())) == 2

@@ -12,6 +12,7 @@ from lbi.cli import (  # noqa: F401  (each group registers its commands)
     evaluate,
     models,
     pipeline,
+    repo,
     runs,
     train,
     view,

@@ -8,6 +8,7 @@ never the patch. Same repository state, seed and limits: the same instances, wit
 
     python -m lbi.envs.repo.bugs --project inflection --out bugs.jsonl
     python -m lbi.envs.repo.bugs --path ~/my/repo --test-cmd "python -m pytest -q" --out bugs.jsonl
+    lbi repo bugs --path ~/my/repo --test-cmd "python -m pytest -q"   # the same, from the CLI
 """
 
 from __future__ import annotations
@@ -133,6 +134,34 @@ def build(
     return out
 
 
+def build_suite(
+    out: Path,
+    run_root: Path,
+    path: str | None = None,
+    projects: list[str] | None = None,
+    test_cmd: str = "python -m pytest -q",
+    count: int = 11,
+    tries: int = 60,
+    seed: int = 0,
+    name: str | None = None,
+) -> list[dict[str, Any]]:
+    """Build instances for the repository at `path` (or the named `projects`) and write them to
+    `out` as JSON lines (atomically); returns them."""
+    opts = {"path": path, "name": name} if path else {}
+    sources = Sources(opts, run_root / ".cache" / "repo", default_data_dir())
+    names = [sources.default] if path else (projects or sorted(PYPI))
+    rows: list[dict[str, Any]] = []
+    for p in names:
+        print(f"{p}:", file=sys.stderr)
+        rows += build(sources, p, test_cmd, count, seed, tries)
+    tmp = Path(f"{out}.tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    shutil.move(tmp, out)
+    print(f"wrote {len(rows)} instances to {out}", file=sys.stderr)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build a SWE-style bug suite from a repository.")
     ap.add_argument("--path", help="a git repository or folder (default: the --project names)")
@@ -144,19 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-root", default="runs")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    root = Path(a.run_root)
-    opts = {"path": a.path} if a.path else {}
-    sources = Sources(opts, root / ".cache" / "repo", default_data_dir())
-    projects = [sources.default] if a.path else (a.project or sorted(PYPI))
-    rows: list[dict[str, Any]] = []
-    for p in projects:
-        print(f"{p}:", file=sys.stderr)
-        rows += build(sources, p, a.test_cmd, a.count, a.seed, a.tries)
-    tmp = Path(a.out + ".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    shutil.move(tmp, a.out)
-    print(f"wrote {len(rows)} instances to {a.out}", file=sys.stderr)
+    rows = build_suite(
+        Path(a.out), Path(a.run_root), a.path, a.project, a.test_cmd, a.count, a.tries, a.seed
+    )
     return 0 if rows else 1
 
 

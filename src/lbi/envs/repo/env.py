@@ -4,7 +4,7 @@ Options (`env_options.repo.*`): `path` (a git repository or a folder; default: t
 `wordstats` demo), `setup` (a command run once per repository state, with network, that prepares
 `/env`, e.g. `python -m venv /env && /env/bin/pip install -e .`; episodes see `/env` read-only),
 `test_cmd` (default `python -m pytest -q`), `pythonpath`, `timeout_s`, `memory_mb`, `nproc`,
-`max_chars`, `bugs_file` (a suite built by `lbi repo-bugs`), `data_dir` (PyPI sdists).
+`max_chars`, `bugs_file` (a suite built by `lbi repo bugs`), `data_dir` (PyPI sdists).
 
 Actions, one per step: a shell command (run in the sandbox at /repo); an edit as JSON,
 `{"edit": PATH, "old": EXACT_SNIPPET, "new": TEXT}` or `{"create": PATH, "content": TEXT}`; and

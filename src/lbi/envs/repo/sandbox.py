@@ -177,11 +177,11 @@ class Sandbox:
         # The limits are set by the shell that then runs the command (bash's `ulimit` sets soft
         # and hard limits; nothing in the sandbox may raise a hard limit), one exec fewer than
         # `prlimit`. Units: KiB for -v, 1 KiB blocks for -f.
-        limits = (
+        ulimits = (
             f"ulimit -v {lim.memory_mb << 10} -u {lim.nproc} -f {lim.fsize_mb << 10} "
             f"-n {lim.nofile} || exit 125\n"
         )
-        a += ["bash", "-c", limits + command]
+        a += ["bash", "-c", ulimits + command]
         return a
 
     def _env(self) -> dict[str, str]:
