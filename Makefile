@@ -30,6 +30,7 @@ $(VENV)/.installed-test: $(VENV)/.installed scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	$(PIP) $(TRAIN_PINS) -e ".[$(TEST_EXTRAS)]"
 	$(BIN)/python -c "from lbi.train.export import converter_dir; converter_dir()"
+	$(BIN)/python -m lbi.envs.repo.projects
 	touch $@
 
 install-test: $(VENV)/.installed-test

@@ -23,6 +23,7 @@ CLI_MODULES = [
     "experiment",
     "models",
     "pipeline",
+    "repo",
     "runs",
     "train",
     "view",

@@ -144,3 +144,5 @@ def test_rlimits_inside(tmp_path: Path) -> None:
     lines = res.stdout.split()
     assert lines[:2] == ["32", str(512 * 1024)]
     assert res.exit_code != 0 and (ws / "big").stat().st_size <= 1 << 20
+    raised = Sandbox(ws, limits=lim).run("ulimit -v unlimited && echo RAISED; ulimit -u 99999")
+    assert "RAISED" not in raised.stdout and raised.exit_code != 0

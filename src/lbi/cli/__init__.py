@@ -13,6 +13,7 @@ from lbi.cli import (  # noqa: F401  (each group registers its commands)
     experiment,
     models,
     pipeline,
+    repo,
     runs,
     train,
     view,

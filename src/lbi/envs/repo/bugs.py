@@ -8,6 +8,7 @@ never the patch. Same repository state, seed and limits: the same instances, wit
 
     python -m lbi.envs.repo.bugs --project inflection --out bugs.jsonl
     python -m lbi.envs.repo.bugs --path ~/my/repo --test-cmd "python -m pytest -q" --out bugs.jsonl
+    lbi repo bugs --path ~/my/repo --test-cmd "python -m pytest -q"   # the same, from the CLI
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from lbi.envs.repo import scoring
 from lbi.envs.repo.docs import _is_test
 from lbi.envs.repo.mutate import Mutation, candidates
-from lbi.envs.repo.projects import PYPI
+from lbi.envs.repo.projects import PYPI, default_data_dir
 from lbi.envs.repo.sandbox import Limits, Sandbox
 from lbi.envs.repo.sources import DEMO_NAME, Sources
 from lbi.envs.repo.workspace import copy_workspace, iter_files, remove_tree
@@ -35,15 +36,14 @@ from lbi.types import content_id
 LIMITS = Limits(timeout_s=300, output_chars=8 << 20)
 
 
-def run_tests(snapshot: Path, pythonpath: list[str], test_cmd: str, patch: str | None) -> str:
+def run_tests(snapshot: Path, env: dict[str, str], test_cmd: str, patch: str | None) -> str:
     """Stdout of the whole suite (`-rA`, short tracebacks) on a copy of `snapshot` + `patch`."""
     tmp = Path(tempfile.mkdtemp(prefix="lbi-bugs-"))
     tmp.chmod(0o755)
     try:
         ws = copy_workspace(snapshot, tmp / "repo", patch=patch)
-        pp = ":".join(f"/repo/{p}".rstrip("/.") for p in pythonpath)
         cmd = f"{test_cmd} -rA --tb=short -p no:cacheprovider -o addopts="
-        return Sandbox(ws, limits=LIMITS, env={"PYTHONPATH": pp}).run(cmd).stdout
+        return Sandbox(ws, limits=LIMITS, env=env).run(cmd).stdout
     finally:
         remove_tree(tmp)
 
@@ -86,8 +86,9 @@ def build(
     sources: Sources, project: str, test_cmd: str, count: int, seed: int = 0, tries: int = 60
 ) -> list[dict[str, Any]]:
     snap = sources.snapshot(project)
-    pp = sources.pythonpath(project)
-    base = scoring.parse_rA(run_tests(snap, pp, test_cmd, None))
+    pp = ":".join(f"/repo/{p}".rstrip("/.") for p in sources.pythonpath(project))
+    env = {"PYTHONPATH": pp, **sources.test_env(project)}
+    base = scoring.parse_rA(run_tests(snap, env, test_cmd, None))
     passing = {t for t, s in base.items() if s == "PASSED"}
     if not passing:
         raise RuntimeError(f"no test passes on pristine {project}; check --test-cmd")
@@ -106,7 +107,7 @@ def build(
         bad = list(lines)
         bad[m.line - 1] = m.after + ("\n" if lines[m.line - 1].endswith("\n") else "")
         patch = diff(m.path, lines, bad)
-        output = run_tests(snap, pp, test_cmd, patch)
+        output = run_tests(snap, env, test_cmd, patch)
         now = scoring.parse_rA(output)
         f2p = sorted(t for t in passing if now.get(t) != "PASSED")
         if not f2p or any(now.get(t) != "PASSED" for t in passing - set(f2p)):
@@ -133,6 +134,34 @@ def build(
     return out
 
 
+def build_suite(
+    out: Path,
+    run_root: Path,
+    path: str | None = None,
+    projects: list[str] | None = None,
+    test_cmd: str = "python -m pytest -q",
+    count: int = 11,
+    tries: int = 60,
+    seed: int = 0,
+    name: str | None = None,
+) -> list[dict[str, Any]]:
+    """Build instances for the repository at `path` (or the named `projects`) and write them to
+    `out` as JSON lines (atomically); returns them."""
+    opts = {"path": path, "name": name} if path else {}
+    sources = Sources(opts, run_root / ".cache" / "repo", default_data_dir())
+    names = [sources.default] if path else (projects or sorted(PYPI))
+    rows: list[dict[str, Any]] = []
+    for p in names:
+        print(f"{p}:", file=sys.stderr)
+        rows += build(sources, p, test_cmd, count, seed, tries)
+    tmp = Path(f"{out}.tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    shutil.move(tmp, out)
+    print(f"wrote {len(rows)} instances to {out}", file=sys.stderr)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build a SWE-style bug suite from a repository.")
     ap.add_argument("--path", help="a git repository or folder (default: the --project names)")
@@ -144,19 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-root", default="runs")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    root = Path(a.run_root)
-    opts = {"path": a.path} if a.path else {}
-    sources = Sources(opts, root / ".cache" / "repo", root / ".data" / "repo")
-    projects = [sources.default] if a.path else (a.project or sorted(PYPI))
-    rows: list[dict[str, Any]] = []
-    for p in projects:
-        print(f"{p}:", file=sys.stderr)
-        rows += build(sources, p, a.test_cmd, a.count, a.seed, a.tries)
-    tmp = Path(a.out + ".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    shutil.move(tmp, a.out)
-    print(f"wrote {len(rows)} instances to {a.out}", file=sys.stderr)
+    rows = build_suite(
+        Path(a.out), Path(a.run_root), a.path, a.project, a.test_cmd, a.count, a.tries, a.seed
+    )
     return 0 if rows else 1
 
 

@@ -4,7 +4,7 @@ Options (`env_options.repo.*`): `path` (a git repository or a folder; default: t
 `wordstats` demo), `setup` (a command run once per repository state, with network, that prepares
 `/env`, e.g. `python -m venv /env && /env/bin/pip install -e .`; episodes see `/env` read-only),
 `test_cmd` (default `python -m pytest -q`), `pythonpath`, `timeout_s`, `memory_mb`, `nproc`,
-`max_chars`, `bugs_file` (a suite built by `lbi repo-bugs`), `data_dir` (PyPI sdists).
+`max_chars`, `bugs_file` (a suite built by `lbi repo bugs`), `data_dir` (PyPI sdists).
 
 Actions, one per step: a shell command (run in the sandbox at /repo); an edit as JSON,
 `{"edit": PATH, "old": EXACT_SNIPPET, "new": TEXT}` or `{"create": PATH, "content": TEXT}`; and
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
 from lbi.envs.repo import scoring, suite
 from lbi.envs.repo.docs import repo_docs
+from lbi.envs.repo.projects import default_data_dir
 from lbi.envs.repo.sandbox import Limits, Sandbox, SandboxError
 from lbi.envs.repo.setup_env import prepare_env
 from lbi.envs.repo.sources import Sources
@@ -110,7 +111,8 @@ class RepoEnv:
         if setup := self.opts.get("setup"):
             ro["/env"] = prepare_env(snap, str(setup), self.sources.cache_root, self.limits)
         pp = ":".join(f"/repo/{p}".rstrip("/.") for p in self.sources.pythonpath(project))
-        self._sandbox = Sandbox(ws, limits=self.limits, ro_binds=ro, env={"PYTHONPATH": pp})
+        env = {"PYTHONPATH": pp, **self.sources.test_env(project)}
+        self._sandbox = Sandbox(ws, limits=self.limits, ro_binds=ro, env=env)
         self._task, self._snapshot, self._done = task, snap, False
         listing = "  ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in ws.iterdir()))
         obs = (
@@ -223,7 +225,7 @@ def make_repo_env(arg: str, config: Config) -> RepoEnv:
     if unknown := sorted(set(opts) - _OPTIONS):
         raise EnvError(f"unknown env_options.repo keys {unknown}; known: {sorted(_OPTIONS)}")
     root = Path(config.run_root)
-    data_dir = Path(opts.get("data_dir") or root / ".data" / "repo")
+    data_dir = Path(opts["data_dir"]) if opts.get("data_dir") else default_data_dir()
     try:
         sources = Sources(opts, root / ".cache" / "repo", data_dir)
     except (OSError, ValueError) as e:

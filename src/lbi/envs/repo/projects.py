@@ -2,15 +2,21 @@
 
 The `repo-bugs` projects are small pure-Python libraries whose sdists ship their tests. Each is
 fetched once with pip (`pip download --no-deps --no-binary :all:`), checked against its pinned
-SHA-256 and unpacked under `<data_dir>/<name>-<version>`.
+SHA-256 and unpacked under `<data_dir>/<name>-<version>`. The default `data_dir` is a user cache
+shared by every run (`$XDG_CACHE_HOME/lbi/repo-sdists`); `python -m lbi.envs.repo.projects`
+fetches them all there ahead of time (`make install-test` does), so nothing waits on the network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,20 +60,29 @@ PYPI: dict[str, Project] = {
 }
 
 
+def default_data_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
+    return cache / "lbi" / "repo-sdists"
+
+
 class FetchError(RuntimeError):
     pass
 
 
 def fetch(project: Project, data_dir: Path) -> Path:
-    """The unpacked sdist of `project` under `data_dir` (downloaded and verified the first time)."""
+    """The unpacked sdist of `project` under `data_dir` (downloaded and verified the first time).
+
+    Downloads and unpacks into a private temporary folder first, then renames into place, so
+    processes fetching at the same time never see a half-written tree."""
     dest = data_dir / project.folder
     if (dest / "PKG-INFO").exists():
         return dest
     data_dir.mkdir(parents=True, exist_ok=True)
-    sdist = data_dir / f"{project.folder}.tar.gz"
-    if not sdist.exists():
+    tmp = Path(tempfile.mkdtemp(prefix=f".{project.folder}-", dir=data_dir))
+    try:
+        sdist = tmp / f"{project.folder}.tar.gz"
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-        cmd += ["--no-build-isolation", "-q", "-d", str(data_dir)]
+        cmd += ["--no-build-isolation", "-q", "-d", str(tmp)]
         done = subprocess.run(
             [*cmd, f"{project.name}=={project.version}"], capture_output=True, text=True
         )
@@ -75,9 +90,23 @@ def fetch(project: Project, data_dir: Path) -> Path:
             raise FetchError(
                 f"cannot download {project.folder} from PyPI: {done.stderr.strip()[-300:]}"
             )
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    if digest != project.sha256:
-        raise FetchError(f"{sdist} has sha256 {digest}, expected {project.sha256}")
-    with tarfile.open(sdist) as tar:
-        tar.extractall(data_dir, filter="data")
+        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+        if digest != project.sha256:
+            raise FetchError(f"{sdist} has sha256 {digest}, expected {project.sha256}")
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+        with contextlib.suppress(OSError):  # another process renamed its copy first: keep that
+            os.rename(tmp / project.folder, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def main() -> int:
+    for project in PYPI.values():
+        print(fetch(project, default_data_dir()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

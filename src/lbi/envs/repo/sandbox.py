@@ -7,7 +7,7 @@ Python installation bound read-only, the workspace bound read-write at `mount_at
 
 Limits: a wall-clock timeout that kills the whole tree (bubblewrap is the only child we start; it
 runs the command as PID 1's child in its own PID namespace with `--die-with-parent`, so killing it
-ends everything the command started), rlimits set inside the sandbox with `prlimit` (address
+ends everything the command started), rlimits set inside the sandbox with bash's `ulimit` (address
 space, process count, file size, open files), and output read in chunks: the head and tail are
 kept up to a budget, the rest only counted, and a command that writes more than
 `max_output_bytes` is killed, so memory stays flat whatever the command prints.
@@ -174,17 +174,14 @@ class Sandbox:
         if self.as_root:
             a += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
             a += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        a += [
-            "prlimit",
-            f"--as={lim.memory_mb << 20}",
-            f"--nproc={lim.nproc}",
-            f"--fsize={lim.fsize_mb << 20}",
-            f"--nofile={lim.nofile}",
-            "--",
-            "bash",
-            "-c",
-            command,
-        ]
+        # The limits are set by the shell that then runs the command (bash's `ulimit` sets soft
+        # and hard limits; nothing in the sandbox may raise a hard limit), one exec fewer than
+        # `prlimit`. Units: KiB for -v, 1 KiB blocks for -f.
+        ulimits = (
+            f"ulimit -v {lim.memory_mb << 10} -u {lim.nproc} -f {lim.fsize_mb << 10} "
+            f"-n {lim.nofile} || exit 125\n"
+        )
+        a += ["bash", "-c", ulimits + command]
         return a
 
     def _env(self) -> dict[str, str]:

@@ -48,6 +48,15 @@ class Sources:
             return [PYPI[name].pythonpath]
         return ["src", "."] if (self.path(name) / "src").is_dir() else ["."]
 
+    def test_env(self, name: str) -> dict[str, str]:
+        """Variables for the sandbox. The shipped projects need no pytest plug-ins, and the ones
+        installed beside lbi (hypothesis, anyio, ...) are not theirs: loading them took ~5 of the
+        ~7 s of one inflection test run. A user's repository keeps autoloading (its tests may
+        need a plug-in); `PYTEST_DISABLE_PLUGIN_AUTOLOAD=1` can lead its `test_cmd`."""
+        if self.user_path is not None and name == self.default:
+            return {}
+        return {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
     def snapshot(self, name: str) -> Path:
         """The pristine one-commit copy of repository `name` at its current commit or content."""
         if name not in self._snaps:

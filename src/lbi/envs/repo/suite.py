@@ -51,7 +51,7 @@ def load(name: str, sources: Sources, bugs_file: str | None) -> list[Task]:
     if name == LOCAL:
         path = local_file(sources, bugs_file)
         if not path.exists():
-            raise EnvError(f"no bug suite at {path}: build one with `python -m lbi.envs.repo.bugs`")
+            raise EnvError(f"no bug suite at {path}: build one with `lbi repo bugs --path PATH`")
         return [to_task(r) for r in read_instances(path)]
     raise EnvError(f"unknown suite {name!r} for env repo; known: {SUITE}, {LOCAL}")
 

@@ -4,9 +4,13 @@ A snapshot is taken once per repository state: a git repository is exported at i
 (`git archive`, so only tracked files), a plain folder is copied without caches and virtualenvs.
 The snapshot is itself made a one-commit git repository so an agent can run `git diff`.
 
-Episode copies are plain recursive copies (`shutil.copytree`): bench/repo_env.py measured them
-against `cp -a`, `cp -al` and `git worktree`; hard links are not honest (an in-place write such as
-`echo >> f` would change the snapshot) and a copy of a small repository takes milliseconds.
+Episode copies are plain recursive copies (`shutil.copytree`). bench/repo_env.py times the
+candidates on each project's snapshot and checks each for honesty (docs/benchmarks.md, "Repo
+environment"): hard links (`cp -al`) are faster but not honest, since an in-place write such as
+`echo >> f` in the episode changes the snapshot; reflinks (`cp --reflink=always`) are not
+supported on ext4, where it ran; `git worktree add` was not reliably faster (35-107 ms against
+51-91 ms for copytree, load average ~8 on 2 cores) and its `.git` file points into the snapshot,
+which the sandbox does not mount, so `git diff` would fail inside; `cp -a` matched copytree.
 """
 
 from __future__ import annotations
