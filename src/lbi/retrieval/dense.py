@@ -88,7 +88,7 @@ class DenseIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self._index.search(query, min(k, len(self)), params=params)
+            _, ids = self._index.search(query, min(k, len(self)), params=params)
         finally:
             faiss.omp_set_num_threads(threads)
         found = np.asarray([i for i in ids[0] if i >= 0], dtype=np.int64)
