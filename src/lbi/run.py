@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lbi.config import Config, dump_config
 from lbi.envs.base import Environment, make_env
-from lbi.store import DB_NAME, RunStore
+from lbi.store import RunStore
 from lbi.types import content_id
 
 if TYPE_CHECKING:
@@ -42,9 +42,9 @@ class RunContext:
         self.name = name
         self.config = config
         self.dir = Path(config.run_root) / name
-        if not create and not (self.dir / DB_NAME).is_file():
+        if not create and not self.dir.is_dir():
             raise RunError(f"no run named {name!r} under {config.run_root}/ (see `lbi runs list`)")
-        self.store = RunStore(self.dir)
+        self.store = RunStore(self.dir, create=create)
         self._doors: dict[str, ModelDoor] = {}
         self._cache: CallCache | None = None
         self._accountant: Accountant | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -56,8 +57,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from lbi.envs.base import EnvError
     from lbi.models.base import ModelError
     from lbi.run import RunError
+    from lbi.store import StoreError
 
     return (
+        StoreError,
         ConfigError,
         ModelError,
         EnvError,
@@ -84,7 +87,13 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
             )
             raise typer.Exit(3) from None
         except _expected_errors() as e:
-            err.print(f"[red]error:[/] {e}")
+            err.print(f"[red]error:[/] {e}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError):
+                raise
+            # Damage past the pages read when the store opened shows only when it is read.
+            err.print(f"[red]error:[/] a SQLite file is damaged ({e}); `lbi runs list` marks runs")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted: rerun the same command to resume.")
