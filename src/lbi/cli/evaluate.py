@@ -96,22 +96,27 @@ def eval_(
 ) -> None:
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
+    from lbi.envs.base import make_env
     from lbi.eval.harness import EvalPlan, contamination, evaluate, report_meta, supported_variants
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
     cfg = cli_config(config, set_, model, env)
-    ctx = start_run(cfg, run)
-    probe = ctx.env_factory()()
-    suite = suite or (probe.suites() or [""])[0]
-    if not suite:
-        raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-    bench = probe.load_suite(suite)
-    probe.close()
-    chosen = [v.strip() for v in variants.split(",")] if variants else supported_variants(ctx)
-    bad = [v for v in chosen if v not in VARIANTS]
+    # Inputs first (suite, variants), so a mistyped one leaves no run folder behind.
+    asked = [v.strip() for v in variants.split(",")] if variants else []
+    bad = [v for v in asked if v not in VARIANTS]
     if bad:
         raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
+    probe = make_env(cfg.env, cfg)
+    try:
+        suite = suite or (probe.suites() or [""])[0]
+        if not suite:
+            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+        bench = probe.load_suite(suite)
+    finally:
+        probe.close()
+    ctx = start_run(cfg, run)
+    chosen = asked or supported_variants(ctx)
     plan = EvalPlan(
         suite=suite,
         variants=chosen,
