@@ -171,8 +171,9 @@ async def evaluate(
 
     ctx.store.put(tasks)
     concurrency = max(1, min(capacity, ctx.config.door.concurrency))
-    with stage_progress(f"eval {plan.suite}", len(jobs), ctx.accountant) as advance:
-        advance(len(jobs) - len(todo))
+    with stage_progress(
+        f"eval {plan.suite}", len(jobs), ctx.accountant, done=len(jobs) - len(todo)
+    ) as advance:
         async for _, (traj, result) in LocalExecutor().map(one, todo, concurrency):
             ctx.commit([traj, result], replace=True)
             advance()

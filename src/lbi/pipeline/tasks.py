@@ -118,8 +118,9 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
             for ins in parse_tasks(value, cfg.tasks_per_chunk)
         ]
 
-    with stage_progress("tasks from docs", len(chunks), ctx.accountant) as advance:
-        advance(len(chunks) - len(todo))
+    with stage_progress(
+        "tasks from docs", len(chunks), ctx.accountant, done=len(chunks) - len(todo)
+    ) as advance:
         async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
             ctx.commit([chunk, *tasks], marks=[(STAGE, chunk.id)])
             advance()
