@@ -23,30 +23,87 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="lbi — let an LLM agent learn a new environment by interacting with it.",
+    epilog="Every setting, its default and its --set key: `lbi config show`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # typer's rich panels print `<bool>` after every flag (--help too)
 )
+
+
+def plain_help() -> None:
+    """The same plain help for every command group (called once all groups are added)."""
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            group.typer_instance.rich_markup_mode = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lbi import __version__
+
+        print(f"lbi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """lbi — let an LLM agent learn a new environment by interacting with it."""
+
 
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+_DEFAULTS = Config()
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config file (default: none).")
+]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Override: a.b=value (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a setting: a.b=value (repeatable); `lbi config show` lists every key "
+        "with its default.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", "-m", help="local | local:PATH.gguf | scripted | openai:MODEL | hf:PATH"
+        "--model",
+        "-m",
+        help="local | local:PATH.gguf | scripted | openai:MODEL | hf:PATH "
+        f"(default: the config's `model`, {_DEFAULTS.model}).",
     ),
 ]
 EnvOpt = Annotated[
-    str | None, typer.Option("--env", "-e", help="Environment, e.g. sql, sql:concert_singer, toy.")
+    str | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="Environment, e.g. sql, sql:concert_singer, toy "
+        f"(default: the config's `env`, {_DEFAULTS.env}).",
+    ),
 ]
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", "-r", help="Run name (default: derived from env, model and config)."),
+]
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(help="For site/mcp: the URL (sets env_options.<env>.url; default: none)."),
+]
+DocsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="For site/mcp: a documentation folder (sets env_options.<env>.docs_dir; default: none)."
+    ),
 ]
 
 T = TypeVar("T")
@@ -83,7 +140,8 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
         except BudgetExceeded as e:
             err.print(
                 f"[yellow]stopped:[/] {e}. Raise the cap (--set budget.max_tokens=... or "
-                "budget.max_cost_usd=...) and rerun the same command to resume."
+                "budget.max_cost_usd=...) and rerun the same command to resume.",
+                soft_wrap=True,
             )
             raise typer.Exit(3) from None
         except _expected_errors() as e:
@@ -103,14 +161,34 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def cli_config(
-    config: Path | None, sets: list[str] | None, model: str | None = None, env: str | None = None
+    config: Path | None,
+    sets: list[str] | None,
+    model: str | None = None,
+    env: str | None = None,
+    *,
+    url: str | None = None,
+    docs: Path | None = None,
 ) -> Config:
     extra = list(sets or [])
     if model:
         extra.append(f"model={model}")
     if env:
         extra.append(f"env={env}")
-    return load_config(config, extra)
+    cfg = load_config(config, extra)
+    if url or docs:  # --url/--docs: the env's own settings, for whichever env is chosen
+        return with_env_source(cfg, cfg.env, url, docs)
+    return cfg
+
+
+def with_env_source(cfg: Config, spec: str, url: str | None, docs: Path | None) -> Config:
+    """`cfg` with env_options.<family of spec>.url / docs_dir set."""
+    family = spec.split(":")[0].split(".")[0]
+    opts = dict(cfg.env_options.get(family, {}))
+    if url:
+        opts["url"] = url
+    if docs:
+        opts["docs_dir"] = str(docs)
+    return cfg.model_copy(update={"env_options": {**cfg.env_options, family: opts}})
 
 
 def arun(coro: Coroutine[Any, Any, T]) -> T:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lbi.cli.app import (
     ConfigOpt,
+    DocsOpt,
     EnvOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
+    UrlOpt,
     app,
     arun,
     cli_config,
@@ -23,6 +25,10 @@ from lbi.cli.app import (
 )
 from lbi.config import ConfigError
 from lbi.run import existing_run
+
+if TYPE_CHECKING:
+    from lbi.run import RunContext
+    from lbi.types import EvalResult
 
 index_app = typer.Typer(help="Retrieval index over a run's dataset.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -91,8 +97,13 @@ def eval_(
     ] = None,
     seeds: Annotated[
         int | None,
-        typer.Option(help="Seeds per task; above 1 the agent samples at eval.temperature."),
+        typer.Option(
+            help="Seeds per task; above 1 the agent samples at eval.temperature "
+            "(default: the config's eval.seeds)."
+        ),
     ] = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
 ) -> None:
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
@@ -101,7 +112,7 @@ def eval_(
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
-    cfg = cli_config(config, set_, model, env)
+    cfg = cli_config(config, set_, model, env, url=url, docs=docs)
     # Inputs first (suite, variants), so a mistyped one leaves no run folder behind.
     asked = [v.strip() for v in variants.split(",")] if variants else []
     bad = [v for v in asked if v not in VARIANTS]
@@ -200,5 +211,27 @@ def report(
     paths = write_report(
         ctx.dir / "report", results, ReportMeta(**meta), contamination=overlap_report(bench, data)
     )
+    _say_missing(ctx, run, ctx.store.all(EvalResult))
     ctx.store.close()
     print(paths.html)
+
+
+def _say_missing(ctx: RunContext, run: str, results: list[EvalResult]) -> None:
+    """An interrupted eval's report is partial: say which episodes it lacks and how to finish."""
+    from lbi.eval.harness import missing_episodes
+
+    missing = missing_episodes(ctx, results)
+    if not missing:
+        return
+    plan = ctx.store.get_meta("eval_plan")
+    n = sum(len(m) for m in missing.values())
+    err.print(
+        f"[yellow]incomplete:[/] {n} of {len(plan['jobs'])} planned episodes of "
+        f"{plan['suite']} have no result; rerun the same `lbi eval ... --run {run}` to finish",
+        soft_wrap=True,
+    )
+    for variant, episodes in missing.items():
+        shown = ", ".join(episodes[:8]) + (
+            f", … ({len(episodes) - 8} more)" if len(episodes) > 8 else ""
+        )
+        err.print(f"  {variant}: {len(episodes)} missing: {shown}", soft_wrap=True, highlight=False)
