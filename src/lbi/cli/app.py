@@ -106,6 +106,28 @@ DocsOpt = Annotated[
     ),
 ]
 
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Only the first N tasks (deterministic), for a quick run (default: all)."
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print the most model calls, tokens and $ (from `prices:`) it would spend; "
+        "run nothing, store nothing.",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help=f"Episodes and calls at once (sets door.concurrency; default {Config().door.concurrency}).",
+    ),
+]
+
 T = TypeVar("T")
 
 

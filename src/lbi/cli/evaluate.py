@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lbi.cli.app import (
+    ConcurrencyOpt,
     ConfigOpt,
     DocsOpt,
+    DryRunOpt,
     EnvOpt,
+    LimitOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
@@ -104,6 +107,9 @@ def eval_(
     ] = None,
     url: UrlOpt = None,
     docs: DocsOpt = None,
+    limit: LimitOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
@@ -113,6 +119,10 @@ def eval_(
     from lbi.pipeline.indexes import build_index
 
     cfg = cli_config(config, set_, model, env, url=url, docs=docs)
+    if concurrency:
+        cfg = cfg.model_copy(
+            update={"door": cfg.door.model_copy(update={"concurrency": concurrency})}
+        )
     # Inputs first (suite, variants), so a mistyped one leaves no run folder behind.
     asked = [v.strip() for v in variants.split(",")] if variants else []
     bad = [v for v in asked if v not in VARIANTS]
@@ -123,9 +133,19 @@ def eval_(
         suite = suite or (probe.suites() or [""])[0]
         if not suite:
             raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-        bench = probe.load_suite(suite)
+        bench = probe.load_suite(suite)[:limit]
     finally:
         probe.close()
+    if dry_run:
+        from lbi.pipeline.estimate import eval_estimate
+        from lbi.run import check_inputs
+
+        check_inputs(cfg)
+        est = eval_estimate(
+            cfg, suite, len(bench), asked or list(VARIANTS), seeds or cfg.eval.seeds
+        )
+        out.print(est.line(), soft_wrap=True, highlight=False)
+        return
     ctx = start_run(cfg, run)
     chosen = asked or supported_variants(ctx)
     plan = EvalPlan(
@@ -134,6 +154,7 @@ def eval_(
         seeds=seeds or cfg.eval.seeds,
         temperature=cfg.eval.temperature,
         max_steps=cfg.eval.max_steps,
+        limit=limit,
     )
     report = contamination(ctx, bench)
     out.print(

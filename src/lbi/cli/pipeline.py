@@ -9,9 +9,12 @@ from typing import Annotated
 import typer
 
 from lbi.cli.app import (
+    ConcurrencyOpt,
     ConfigOpt,
     DocsOpt,
+    DryRunOpt,
     EnvOpt,
+    LimitOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
@@ -26,6 +29,30 @@ from lbi.cli.app import (
 from lbi.config import Config
 from lbi.pipeline.synth import STAGES
 from lbi.run import existing_run
+
+
+def _limited(cfg: Config, limit: int | None, concurrency: int | None) -> Config:
+    """--limit N: the first N tasks, proposed from only as many doc chunks as that needs."""
+    synth, door = cfg.synth, cfg.door
+    if limit:
+        chunks = synth.max_chunks or -(-limit // max(1, synth.tasks_per_chunk))
+        synth = synth.model_copy(update={"max_tasks": limit, "max_chunks": chunks})
+    if concurrency:
+        door = door.model_copy(update={"concurrency": concurrency})
+    return cfg.model_copy(update={"synth": synth, "door": door})
+
+
+def _dry_run(cfg: Config) -> None:
+    from lbi.envs.base import make_env
+    from lbi.pipeline.estimate import synth_estimate
+    from lbi.run import check_inputs
+
+    check_inputs(cfg)
+    env = make_env(cfg.env, cfg)
+    try:
+        out.print(synth_estimate(cfg, env).line(), soft_wrap=True, highlight=False)
+    finally:
+        env.close()
 
 
 def _stages(stages: tuple[str, ...], cfg: Config, run: str | None) -> None:
@@ -103,8 +130,16 @@ def _stage_command(stages: tuple[str, ...]) -> Callable[..., None]:
         set_: SetOpt = None,
         url: UrlOpt = None,
         docs: DocsOpt = None,
+        limit: LimitOpt = None,
+        concurrency: ConcurrencyOpt = None,
+        dry_run: DryRunOpt = False,
     ) -> None:
-        _stages(stages, cli_config(config, set_, model, env, url=url, docs=docs), run)
+        cfg = cli_config(config, set_, model, env, url=url, docs=docs)
+        cfg = _limited(cfg, limit, concurrency)
+        if dry_run:
+            _dry_run(cfg)
+            return
+        _stages(stages, cfg, run)
 
     return command
 

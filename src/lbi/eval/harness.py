@@ -35,6 +35,7 @@ class EvalPlan:
     seeds: int
     temperature: float
     max_steps: int
+    limit: int | None = None  # only the suite's first N tasks
 
 
 def supported_variants(ctx: RunContext) -> list[str]:
@@ -113,7 +114,7 @@ async def evaluate(
     door = ctx.door()
     make_env = ctx.env_factory()
     probe = make_env()
-    tasks = probe.load_suite(plan.suite)
+    tasks = probe.load_suite(plan.suite)[: plan.limit]
     floors = [
         p for p in ("floor:empty", "floor:constant") if floor_actions(probe, p, plan.max_steps)
     ]
