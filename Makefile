@@ -49,9 +49,14 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+# The MariaDB server is stopped afterwards, also when a test fails (the exit code is pytest's),
+# unless it was already running before (then it is someone else's to stop).
 unit: install-test
-	bash scripts/mariadb.sh start
-	bash scripts/pytest.sh
+	@up=0; bash scripts/mariadb.sh status 2>/dev/null && up=1; \
+	bash scripts/mariadb.sh start || exit $$?; \
+	rc=0; bash scripts/pytest.sh || rc=$$?; \
+	[ $$up = 1 ] || bash scripts/mariadb.sh stop; \
+	exit $$rc
 
 test: lint typecheck unit
 

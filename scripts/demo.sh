@@ -19,3 +19,7 @@ echo "== 5. evaluate: no retrieval vs agentic retrieval (observation + model-bas
 $LBI eval --config "$CONFIG" --run "$RUN" --suite spider-dev-23 --variants none,both
 echo "== 6. the report"
 $LBI report "$RUN" --config "$CONFIG"
+echo "== done. Next:"
+echo "   .venv/bin/lbi view ${RUN}                      # browse the dataset, trajectories and report"
+echo "   .venv/bin/lbi export ${RUN} --format openai --out train.jsonl   # the dataset for fine-tuning"
+echo "   .venv/bin/lbi synth --env sql:pets_1 --model local --limit 3 --run mine   # your own run (README: Quick start)"

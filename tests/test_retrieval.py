@@ -288,3 +288,21 @@ def test_threads_can_search_while_another_adds(
     for t in threads:
         t.join()
     assert not errors and len(idx) == 300 == len(idx.text.dense) == len(idx.text.lexical)
+
+
+@pytest.mark.parametrize("threshold", [1000, 5], ids=["exact", "hnsw"])
+def test_ties_come_back_in_id_order(hash_embedder: Embedder, threshold: int) -> None:
+    """Equal scores are ordered by id, in both searches, for a flat and an HNSW dense index,
+    also when the tie straddles the k-th place and whatever the order the items were added in."""
+    twins = [f"t{n:02d}" for n in range(12)]
+    order = random.Random(7).sample(twins, len(twins))
+    idx = TextIndex(hash_embedder, exact_threshold=threshold)
+    idx.add([(f"other{n}", f"unrelated row {n}", f"something else {n}") for n in range(6)])
+    idx.add([(tid, "same observation text", "same task text") for tid in order])
+    assert idx.dense.approximate == (threshold == 5)
+    for k in (1, 3, 12):
+        assert [i for i, _ in idx.search_lexical("same observation text", k)] == twins[:k]
+        assert [i for i, _ in idx.search_lexical("observation text", k)] == twins[:k]
+        assert [i for i, _ in idx.search_dense("same task text", k)] == twins[:k]
+    hits = idx.search_dense("same task text", 4, exclude={"t00", "t02"})
+    assert [i for i, _ in hits] == ["t01", "t03", "t04", "t05"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi.config import Config, dump_config
-from lbi.envs.base import Environment, make_env
+from lbi.envs.base import ENVS, Environment, make_env
 from lbi.store import DB_NAME, RunStore
 from lbi.types import content_id
 
@@ -23,11 +23,30 @@ if TYPE_CHECKING:
     from lbi.models.door import ModelDoor
 
 
+IDENTITY = "identity"  # store meta: the env and model a run was created with
+
+
 class RunError(RuntimeError):
     pass
 
 
 TRANSPORT_FIELDS = ("timeout_s", "max_connections", "transport", "api_key_env", "use_probe")
+
+
+def check_inputs(config: Config) -> None:
+    """Resolve the environment and model names (cheap: nothing is built or loaded)."""
+    from lbi.models.registry import MODELS
+
+    ENVS.resolve(config.env)
+    for spec in dict.fromkeys([config.model, *config.extra_models, *config.synth.judges]):
+        MODELS.resolve(spec)
+
+
+def _check_prices(config: Config) -> None:
+    """A paid model needs a price (`prices:`), or the budget could never trip."""
+    from lbi.models.accounting import check_prices
+
+    check_prices(config)
 
 
 def default_run_name(config: Config) -> str:
@@ -56,19 +75,39 @@ class RunContext:
         self.name = name
         self.config = config
         self.dir = Path(config.run_root) / name
-        if create:
-            from lbi.models.accounting import check_prices
-
-            check_prices(config)  # before anything is written: a paid model needs a price
-        if not create and not (self.dir / DB_NAME).is_file():
+        if not create and not self.dir.is_dir():
             raise RunError(f"no run named {name!r} under {config.run_root}/ (see `lbi runs list`)")
-        self.store = RunStore(self.dir)
+        existing = (self.dir / DB_NAME).is_file()
+        if create:
+            check_inputs(config)  # before anything is on disk: a failed command leaves no folder
+            if not existing:
+                _check_prices(config)
+        self.store = RunStore(self.dir, create=create)
         self._doors: dict[str, ModelDoor] = {}
         self._cache: CallCache | None = None
         self._accountant: Accountant | None = None
         self._embedder: Embedder | None = None
         if create:
+            self._claim()  # another env or model on this run is the first thing to say
+            if existing:
+                _check_prices(config)
             (self.dir / "config.yaml").write_text(dump_config(config))
+
+    def _claim(self) -> None:
+        """A run holds one environment and one model, recorded when it is created: extending it
+        with others would merge two datasets silently, so that is refused."""
+        mine = {"env": self.config.env, "model": self.config.model}
+        held = self.store.get_meta(IDENTITY)
+        if held is None:
+            self.store.set_meta(IDENTITY, mine)
+            return
+        if held != mine:
+            self.store.close()
+            raise RunError(
+                f"run {self.name!r} holds env {held['env']} and model {held['model']}, not "
+                f"env {mine['env']} and model {mine['model']}: start a new run with --run NEW "
+                f"(or leave --run out to get one named after these settings)"
+            )
 
     # -- models ---------------------------------------------------------------------------
     @property

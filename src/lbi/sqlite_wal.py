@@ -30,13 +30,13 @@ def open_wal(path: str | Path, schema: str, timeout: float = 30.0) -> sqlite3.Co
             conn.executescript(schema)
             return conn
         except sqlite3.OperationalError as e:
-            if not _is_busy(e) or time.monotonic() + pause > deadline:
+            if not is_busy(e) or time.monotonic() + pause > deadline:
                 conn.close()
                 raise
             time.sleep(pause * (1 + random.random()))
             pause = min(pause * 2, 0.5)
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
+def is_busy(error: sqlite3.OperationalError) -> bool:
     # The low byte is the primary code: SQLITE_BUSY_RECOVERY and friends are busy too.
     return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lbi.sqlite_wal import open_wal
+from lbi.sqlite_wal import is_busy, open_wal
 from lbi.types import Record
 
 R = TypeVar("R", bound=Record)
@@ -33,13 +33,44 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 DB_NAME = "run.sqlite"
 
 
+class StoreError(RuntimeError):
+    """A run's store is missing or damaged: one line that names the file and what to do."""
+
+
+def damaged(path: Path, why: str) -> StoreError:
+    return StoreError(
+        f"{path} {why}: the run {path.parent.name!r} cannot be read. Restore the file from a "
+        f"backup, or remove {path.parent}/ and start again with --run NEW"
+    )
+
+
 class RunStore:
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, create: bool = True) -> None:
+        """Open the run's database; `create` makes it (and its folder) when there is none.
+
+        A missing (when not creating), empty or unreadable file is a StoreError here, where the
+        store opens, so no command gets as far as a traceback from deep inside a read."""
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / DB_NAME
+        # A folder with a run's other files (config.yaml, report/) but no store, or an empty
+        # one, lost it: a new store would hide that. (Alone, an empty file is a store that a
+        # concurrent opener is creating right now.)
+        settled = not create or (
+            self.root.is_dir() and any(not p.name.startswith(DB_NAME) for p in self.root.iterdir())
+        )
+        if settled and not self.path.is_file():
+            raise damaged(self.path, "is missing")
+        if settled and self.path.stat().st_size == 0:
+            raise damaged(self.path, "is empty (0 bytes)")
+        self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = open_wal(self.path, _SCHEMA)
+        try:
+            self._conn = open_wal(self.path, _SCHEMA)
+            self._conn.execute("SELECT count(*) FROM records").fetchone()
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and is_busy(e):
+                raise
+            raise damaged(self.path, f"is damaged ({e})") from None
 
     # -- transactions -------------------------------------------------------------------
     @contextmanager
@@ -152,7 +183,29 @@ class RunStore:
 
 
 def list_runs(run_root: str | Path) -> list[Path]:
+    """Run folders: those with a store, and those that lost it (they still hold config.yaml)."""
     root = Path(run_root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / DB_NAME).is_file())
+    return sorted(
+        p for p in root.iterdir() if (p / DB_NAME).is_file() or (p / "config.yaml").is_file()
+    )
+
+
+def store_problem(run_dir: Path) -> str | None:
+    """Why a run's store cannot be read (missing, empty, damaged), or None when it reads whole."""
+    path = run_dir / DB_NAME
+    if not path.is_file():
+        return "run.sqlite is missing"
+    if path.stat().st_size == 0:
+        return "run.sqlite is empty (0 bytes)"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            conn.execute("SELECT count(*) FROM records").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        return f"run.sqlite is damaged ({e})"
+    return None if verdict == "ok" else f"run.sqlite is damaged ({verdict})"

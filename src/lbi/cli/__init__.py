@@ -18,7 +18,9 @@ from lbi.cli import (  # noqa: F401  (each group registers its commands)
     train,
     view,
 )
-from lbi.cli.app import app
+from lbi.cli.app import app, plain_help
+
+plain_help()
 
 
 def main() -> None:

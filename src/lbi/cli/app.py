@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -22,30 +23,109 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="lbi — let an LLM agent learn a new environment by interacting with it.",
+    epilog="Every setting, its default and its --set key: `lbi config show`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # typer's rich panels print `<bool>` after every flag (--help too)
 )
+
+
+def plain_help() -> None:
+    """The same plain help for every command group (called once all groups are added)."""
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            group.typer_instance.rich_markup_mode = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lbi import __version__
+
+        print(f"lbi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """lbi — let an LLM agent learn a new environment by interacting with it."""
+
 
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+_DEFAULTS = Config()
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config file (default: none).")
+]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Override: a.b=value (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a setting: a.b=value (repeatable); `lbi config show` lists every key "
+        "with its default.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", "-m", help="local | local:PATH.gguf | scripted | openai:MODEL | hf:PATH"
+        "--model",
+        "-m",
+        help="local | local:PATH.gguf | scripted | openai:MODEL | hf:PATH "
+        f"(default: the config's `model`, {_DEFAULTS.model}).",
     ),
 ]
 EnvOpt = Annotated[
-    str | None, typer.Option("--env", "-e", help="Environment, e.g. sql, sql:concert_singer, toy.")
+    str | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="Environment, e.g. sql, sql:concert_singer, toy "
+        f"(default: the config's `env`, {_DEFAULTS.env}).",
+    ),
 ]
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", "-r", help="Run name (default: derived from env, model and config)."),
+]
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(help="For site/mcp: the URL (sets env_options.<env>.url; default: none)."),
+]
+DocsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="For site/mcp: a documentation folder (sets env_options.<env>.docs_dir; default: none)."
+    ),
+]
+
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Only the first N tasks (deterministic), for a quick run (default: all)."
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print the most model calls, tokens and $ (from `prices:`) it would spend; "
+        "run nothing, store nothing.",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help=f"Episodes and calls at once (sets door.concurrency; default {Config().door.concurrency}).",
+    ),
 ]
 
 T = TypeVar("T")
@@ -56,8 +136,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from lbi.envs.base import EnvError
     from lbi.models.base import ModelError
     from lbi.run import RunError
+    from lbi.store import StoreError
 
     return (
+        StoreError,
         ConfigError,
         ModelError,
         EnvError,
@@ -80,11 +162,18 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
         except BudgetExceeded as e:
             err.print(
                 f"[yellow]stopped:[/] {e}. Raise the cap (--set budget.max_tokens=... or "
-                "budget.max_cost_usd=...) and rerun the same command to resume."
+                "budget.max_cost_usd=...) and rerun the same command to resume.",
+                soft_wrap=True,
             )
             raise typer.Exit(3) from None
         except _expected_errors() as e:
-            err.print(f"[red]error:[/] {e}")
+            err.print(f"[red]error:[/] {e}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError):
+                raise
+            # Damage past the pages read when the store opened shows only when it is read.
+            err.print(f"[red]error:[/] a SQLite file is damaged ({e}); `lbi runs list` marks runs")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted: rerun the same command to resume.")
@@ -94,14 +183,34 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def cli_config(
-    config: Path | None, sets: list[str] | None, model: str | None = None, env: str | None = None
+    config: Path | None,
+    sets: list[str] | None,
+    model: str | None = None,
+    env: str | None = None,
+    *,
+    url: str | None = None,
+    docs: Path | None = None,
 ) -> Config:
     extra = list(sets or [])
     if model:
         extra.append(f"model={model}")
     if env:
         extra.append(f"env={env}")
-    return load_config(config, extra)
+    cfg = load_config(config, extra)
+    if url or docs:  # --url/--docs: the env's own settings, for whichever env is chosen
+        return with_env_source(cfg, cfg.env, url, docs)
+    return cfg
+
+
+def with_env_source(cfg: Config, spec: str, url: str | None, docs: Path | None) -> Config:
+    """`cfg` with env_options.<family of spec>.url / docs_dir set."""
+    family = spec.split(":")[0].split(".")[0]
+    opts = dict(cfg.env_options.get(family, {}))
+    if url:
+        opts["url"] = url
+    if docs:
+        opts["docs_dir"] = str(docs)
+    return cfg.model_copy(update={"env_options": {**cfg.env_options, family: opts}})
 
 
 def arun(coro: Coroutine[Any, Any, T]) -> T:

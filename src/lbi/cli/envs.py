@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from lbi.cli.app import ConfigOpt, SetOpt, app, cli_config, friendly, out
+from lbi.cli.app import (
+    ConfigOpt,
+    DocsOpt,
+    SetOpt,
+    UrlOpt,
+    app,
+    cli_config,
+    friendly,
+    out,
+    with_env_source,
+)
 
 envs_app = typer.Typer(
     help="Environments: list them, check one against the contract.", no_args_is_help=True
@@ -32,8 +41,8 @@ def envs_list() -> None:
 @friendly
 def envs_check(
     name: Annotated[str, typer.Argument(help="Environment spec, e.g. sql, sql:concert_singer.")],
-    url: Annotated[str | None, typer.Option(help="For site/mcp: the URL to check.")] = None,
-    docs: Annotated[Path | None, typer.Option(help="For site/mcp: a documentation folder.")] = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -41,19 +50,13 @@ def envs_check(
     from lbi.envs.base import make_env
     from lbi.envs.check import check_env
 
-    cfg = cli_config(config, set_)
-    prefix = name.split(":")[0].split(".")[0]
-    if url or docs:
-        opts = dict(cfg.env_options.get(prefix, {}))
-        if url:
-            opts["url"] = url
-        if docs:
-            opts["docs_dir"] = str(docs)
-        cfg.env_options[prefix] = opts
+    cfg = with_env_source(cli_config(config, set_), name, url, docs)
     report = check_env(lambda: make_env(name, cfg))
     for r in report.results:
         mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"
-        out.print(f"{mark} {r.name}" + (f"  [dim]{r.detail}[/]" if r.detail else ""))
+        out.print(
+            f"{mark} {r.name}" + (f"  [dim]{r.detail}[/]" if r.detail else ""), soft_wrap=True
+        )
     out.print(f"{name}: {'passed' if report.ok else 'FAILED'}")
     if not report.ok:
         raise typer.Exit(1)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lbi.cli.app import (
+    ConcurrencyOpt,
     ConfigOpt,
+    DocsOpt,
+    DryRunOpt,
     EnvOpt,
+    LimitOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
+    UrlOpt,
     app,
     arun,
     cli_config,
@@ -23,6 +28,10 @@ from lbi.cli.app import (
 )
 from lbi.config import ConfigError
 from lbi.run import existing_run
+
+if TYPE_CHECKING:
+    from lbi.run import RunContext
+    from lbi.types import EvalResult
 
 index_app = typer.Typer(help="Retrieval index over a run's dataset.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -91,33 +100,61 @@ def eval_(
     ] = None,
     seeds: Annotated[
         int | None,
-        typer.Option(help="Seeds per task; above 1 the agent samples at eval.temperature."),
+        typer.Option(
+            help="Seeds per task; above 1 the agent samples at eval.temperature "
+            "(default: the config's eval.seeds)."
+        ),
     ] = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
+    limit: LimitOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
+    from lbi.envs.base import make_env
     from lbi.eval.harness import EvalPlan, contamination, evaluate, report_meta, supported_variants
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
-    cfg = cli_config(config, set_, model, env)
-    ctx = start_run(cfg, run)
-    probe = ctx.env_factory()()
-    suite = suite or (probe.suites() or [""])[0]
-    if not suite:
-        raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-    bench = probe.load_suite(suite)
-    probe.close()
-    chosen = [v.strip() for v in variants.split(",")] if variants else supported_variants(ctx)
-    bad = [v for v in chosen if v not in VARIANTS]
+    cfg = cli_config(config, set_, model, env, url=url, docs=docs)
+    if concurrency:
+        cfg = cfg.model_copy(
+            update={"door": cfg.door.model_copy(update={"concurrency": concurrency})}
+        )
+    # Inputs first (suite, variants), so a mistyped one leaves no run folder behind.
+    asked = [v.strip() for v in variants.split(",")] if variants else []
+    bad = [v for v in asked if v not in VARIANTS]
     if bad:
         raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
+    probe = make_env(cfg.env, cfg)
+    try:
+        suite = suite or (probe.suites() or [""])[0]
+        if not suite:
+            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+        bench = probe.load_suite(suite)[:limit]
+    finally:
+        probe.close()
+    if dry_run:
+        from lbi.pipeline.estimate import eval_estimate
+        from lbi.run import check_inputs
+
+        check_inputs(cfg)
+        est = eval_estimate(
+            cfg, suite, len(bench), asked or list(VARIANTS), seeds or cfg.eval.seeds
+        )
+        out.print(est.line(), soft_wrap=True, highlight=False)
+        return
+    ctx = start_run(cfg, run)
+    chosen = asked or supported_variants(ctx)
     plan = EvalPlan(
         suite=suite,
         variants=chosen,
         seeds=seeds or cfg.eval.seeds,
         temperature=cfg.eval.temperature,
         max_steps=cfg.eval.max_steps,
+        limit=limit,
     )
     report = contamination(ctx, bench)
     out.print(
@@ -195,5 +232,27 @@ def report(
     paths = write_report(
         ctx.dir / "report", results, ReportMeta(**meta), contamination=overlap_report(bench, data)
     )
+    _say_missing(ctx, run, ctx.store.all(EvalResult))
     ctx.store.close()
     print(paths.html)
+
+
+def _say_missing(ctx: RunContext, run: str, results: list[EvalResult]) -> None:
+    """An interrupted eval's report is partial: say which episodes it lacks and how to finish."""
+    from lbi.eval.harness import missing_episodes
+
+    missing = missing_episodes(ctx, results)
+    if not missing:
+        return
+    plan = ctx.store.get_meta("eval_plan")
+    n = sum(len(m) for m in missing.values())
+    err.print(
+        f"[yellow]incomplete:[/] {n} of {len(plan['jobs'])} planned episodes of "
+        f"{plan['suite']} have no result; rerun the same `lbi eval ... --run {run}` to finish",
+        soft_wrap=True,
+    )
+    for variant, episodes in missing.items():
+        shown = ", ".join(episodes[:8]) + (
+            f", … ({len(episodes) - 8} more)" if len(episodes) > 8 else ""
+        )
+        err.print(f"  {variant}: {len(episodes)} missing: {shown}", soft_wrap=True, highlight=False)

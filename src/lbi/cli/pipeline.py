@@ -9,11 +9,16 @@ from typing import Annotated
 import typer
 
 from lbi.cli.app import (
+    ConcurrencyOpt,
     ConfigOpt,
+    DocsOpt,
+    DryRunOpt,
     EnvOpt,
+    LimitOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
+    UrlOpt,
     app,
     arun,
     cli_config,
@@ -21,21 +26,38 @@ from lbi.cli.app import (
     out,
     start_run,
 )
+from lbi.config import Config
 from lbi.pipeline.synth import STAGES
 from lbi.run import existing_run
 
 
-def _stages(
-    stages: tuple[str, ...],
-    config: Path | None,
-    set_: list[str] | None,
-    model: str | None,
-    env: str | None,
-    run: str | None,
-) -> None:
+def _limited(cfg: Config, limit: int | None, concurrency: int | None) -> Config:
+    """--limit N: the first N tasks, proposed from only as many doc chunks as that needs."""
+    synth, door = cfg.synth, cfg.door
+    if limit:
+        chunks = synth.max_chunks or -(-limit // max(1, synth.tasks_per_chunk))
+        synth = synth.model_copy(update={"max_tasks": limit, "max_chunks": chunks})
+    if concurrency:
+        door = door.model_copy(update={"concurrency": concurrency})
+    return cfg.model_copy(update={"synth": synth, "door": door})
+
+
+def _dry_run(cfg: Config) -> None:
+    from lbi.envs.base import make_env
+    from lbi.pipeline.estimate import synth_estimate
+    from lbi.run import check_inputs
+
+    check_inputs(cfg)
+    env = make_env(cfg.env, cfg)
+    try:
+        out.print(synth_estimate(cfg, env).line(), soft_wrap=True, highlight=False)
+    finally:
+        env.close()
+
+
+def _stages(stages: tuple[str, ...], cfg: Config, run: str | None) -> None:
     from lbi.pipeline.synth import run_all
 
-    cfg = cli_config(config, set_, model, env)
     ctx = start_run(cfg, run)
 
     async def go() -> dict:
@@ -106,8 +128,18 @@ def _stage_command(stages: tuple[str, ...]) -> Callable[..., None]:
         run: RunOpt = None,
         config: ConfigOpt = None,
         set_: SetOpt = None,
+        url: UrlOpt = None,
+        docs: DocsOpt = None,
+        limit: LimitOpt = None,
+        concurrency: ConcurrencyOpt = None,
+        dry_run: DryRunOpt = False,
     ) -> None:
-        _stages(stages, config, set_, model, env, run)
+        cfg = cli_config(config, set_, model, env, url=url, docs=docs)
+        cfg = _limited(cfg, limit, concurrency)
+        if dry_run:
+            _dry_run(cfg)
+            return
+        _stages(stages, cfg, run)
 
     return command
 
@@ -201,6 +233,7 @@ def episode(
     from rich.markup import escape
 
     from lbi.agents.react import EpisodeSettings, run_episode
+    from lbi.config import ConfigError
     from lbi.envs.base import make_env
     from lbi.models.accounting import Accountant
     from lbi.models.door import open_door
@@ -213,7 +246,13 @@ def episode(
         the_task = Task(env=base.env, instruction=instruction, setup=base.setup, origin="user")
     else:
         pool = environment.load_suite(suite) if suite else environment.sample_tasks()
-        the_task = pool[task % len(pool)]
+        if not 0 <= task < len(pool):
+            environment.close()
+            where = f"suite {suite}" if suite else f"{cfg.env}'s sample tasks"
+            raise ConfigError(
+                f"--task {task} is out of range: {where} has {len(pool)} tasks (0 to {len(pool) - 1})"
+            )
+        the_task = pool[task]
     out.print(f"[bold]task[/] ({the_task.setup}): {the_task.instruction}")
 
     def show(_traj: Trajectory, s: Step) -> None:

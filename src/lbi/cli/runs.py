@@ -16,11 +16,14 @@ app.add_typer(runs_app, name="runs")
 @friendly
 def runs_list(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """List runs under the run root."""
-    from lbi.store import list_runs
+    from rich.markup import escape
+
+    from lbi.store import list_runs, store_problem
 
     cfg = cli_config(config, set_)
     for p in list_runs(cfg.run_root):
-        out.print(p.name)
+        problem = store_problem(p)
+        out.print(escape(p.name) + (f"  [red]DAMAGED[/]: {escape(problem)}" if problem else ""))
 
 
 @runs_app.command("show")

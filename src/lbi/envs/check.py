@@ -79,7 +79,7 @@ def _check_docs(env: Environment, report: CheckReport) -> None:
 
 def _check_action_space(env: Environment, report: CheckReport) -> None:
     space = env.action_space()
-    report.add("action space described", bool(space.description.strip()), space.description[:80])
+    report.add("action space described", bool(space.description.strip()), _gist(space.description))
 
 
 def _check_reset(env: Environment, task: Task, report: CheckReport) -> None:
@@ -146,3 +146,12 @@ def _check_close(
     report.add(
         "close frees resources", ok, f"fds {before[0]}->{after[0]}, threads {before[1]}->{after[1]}"
     )
+
+
+def _gist(text: str, width: int = 80) -> str:
+    """The text's start on one line, cut at a word boundary (with an ellipsis) when it is long."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:.") + " …"

@@ -36,6 +36,7 @@ class EvalPlan:
     seeds: int
     temperature: float
     max_steps: int
+    limit: int | None = None  # only the suite's first N tasks
 
 
 def supported_variants(ctx: RunContext) -> list[str]:
@@ -118,7 +119,7 @@ async def evaluate(
     door = ctx.door()
     make_env = ctx.env_factory()
     probe = make_env()
-    tasks = probe.load_suite(plan.suite)
+    tasks = probe.load_suite(plan.suite)[: plan.limit]
     require_benchmark(tasks, plan.suite)
     floors = [
         p for p in ("floor:empty", "floor:constant") if floor_actions(probe, p, plan.max_steps)
@@ -143,6 +144,11 @@ async def evaluate(
         ).id
 
     todo = [j for j in jobs if rid(j) not in done]
+    # What this eval set out to do, so `lbi report` can say what an interrupted one is missing.
+    ctx.store.set_meta(
+        "eval_plan",
+        {"suite": plan.suite, "model": door.name, "jobs": [[v, s, t.id] for v, s, t in jobs]},
+    )
 
     async def one(job: tuple[str, int, Task]) -> tuple[Trajectory, EvalResult]:
         variant, seed, task = job
@@ -177,13 +183,31 @@ async def evaluate(
 
     ctx.store.put(tasks)
     concurrency = max(1, min(capacity, ctx.config.door.concurrency))
-    with stage_progress(f"eval {plan.suite}", len(jobs), ctx.accountant) as advance:
-        advance(len(jobs) - len(todo))
+    with stage_progress(
+        f"eval {plan.suite}", len(jobs), ctx.accountant, done=len(jobs) - len(todo)
+    ) as advance:
         async for _, (traj, result) in LocalExecutor().map(one, todo, concurrency):
             ctx.commit([traj, result], replace=True)
             advance()
     wanted = {rid(j) for j in jobs}
     return [r for r in ctx.store.all(EvalResult) if r.id in wanted]
+
+
+def missing_episodes(ctx: RunContext, results: list[EvalResult]) -> dict[str, list[str]]:
+    """Per variant, the episodes the last `lbi eval` planned that have no result, as "task N"
+    (its index in the suite, as `lbi episode --task N` takes it) and the seed when there are several."""
+    plan = ctx.store.get_meta("eval_plan")
+    if not plan:
+        return {}
+    have = {(r.variant, r.seed, r.task_id) for r in results if r.model == plan["model"]}
+    order = {tid: n for n, tid in enumerate(dict.fromkeys(j[2] for j in plan["jobs"]))}
+    seeded = any(j[1] for j in plan["jobs"])
+    missing: dict[str, list[str]] = {}
+    for variant, seed, task_id in plan["jobs"]:
+        if (variant, seed, task_id) not in have:
+            label = f"task {order[task_id]}" + (f" seed {seed}" if seeded else "")
+            missing.setdefault(variant, []).append(label)
+    return missing
 
 
 def report_meta(ctx: RunContext, plan: EvalPlan) -> dict[str, Any]:

@@ -173,8 +173,12 @@ async def construct(
         groups = await asyncio.gather(*(label(traj, g) for g in _batches(windows, batch)))
         return [ex for g in groups for ex in g]
 
-    with stage_progress(f"backward ({policy})", len(trajectories), ctx.accountant) as advance:
-        advance(len(trajectories) - len(todo))
+    with stage_progress(
+        f"backward ({policy})",
+        len(trajectories),
+        ctx.accountant,
+        done=len(trajectories) - len(todo),
+    ) as advance:
         async for traj, examples in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
             marks = [] if traj.id in failed else [(STAGE, f"{policy}:{traj.id}")]
             ctx.commit(examples, marks=marks)

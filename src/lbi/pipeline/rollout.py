@@ -63,8 +63,7 @@ async def rollout_tasks(
         capacity = probe.max_concurrency
         probe.close()
     concurrency = max(1, min(capacity, ctx.config.door.concurrency))
-    with stage_progress(label, len(jobs), ctx.accountant) as advance:
-        advance(len(jobs) - len(todo))
+    with stage_progress(label, len(jobs), ctx.accountant, done=len(jobs) - len(todo)) as advance:
         async for _, traj in LocalExecutor().map(one, todo, concurrency):
             ctx.commit([traj], replace=True)
             advance()

@@ -122,8 +122,9 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
             for ins in parse_tasks(value, cfg.tasks_per_chunk)
         ]
 
-    with stage_progress("tasks from docs", len(chunks), ctx.accountant) as advance:
-        advance(len(chunks) - len(todo))
+    with stage_progress(
+        "tasks from docs", len(chunks), ctx.accountant, done=len(chunks) - len(todo)
+    ) as advance:
         async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
             # A chunk whose call failed transiently is not marked: the next run asks again.
             ctx.commit([chunk, *tasks], marks=[] if chunk.id in failed else [(STAGE, chunk.id)])

@@ -88,10 +88,20 @@ class DenseIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self._index.search(query, min(k, len(self)), params=params)
+            _, ids = self._index.search(query, min(k, len(self)), params=params)
         finally:
             faiss.omp_set_num_threads(threads)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        found = np.asarray([i for i in ids[0] if i >= 0], dtype=np.int64)
+        return list(zip(found.tolist(), self._rescore(query[0], found), strict=True))
+
+    def _rescore(self, query: np.ndarray, positions: np.ndarray) -> list[float]:
+        """Exact inner products of the found vectors, computed the same way whatever the index:
+        flat and HNSW scan with different kernels, whose last-bit differences (0.77777779 vs
+        0.77777785 for one pair) would otherwise reorder ties when the index switches."""
+        if not len(positions):
+            return []
+        held = np.stack([self._index.reconstruct(int(p)) for p in positions])
+        return [float(s) for s in held.astype(np.float64) @ query.astype(np.float64)]
 
     def vectors(self) -> np.ndarray:
         """All stored vectors (a copy), e.g. to compare the approximate index with exact search."""

@@ -7,13 +7,18 @@ position, so an item is embedded before anything is appended: a failed embedding
 index as it was. One lock serialises adds and searches (a search is ~1 ms; faiss and the lazy
 BM25 rebuild are not safe to run beside an add), so agents on several threads can share an index;
 query embedding happens outside it.
+
+Ties are broken by item id, in both searches and whatever the dense index's kind (flat or HNSW):
+each part is asked for more than k, the hits are sorted by (score to 6 significant digits, id),
+and the fetch widens while the last hit fetched still ties with the k-th, so the same index answers the
+same query with the same list, on every run and before and after the switch to HNSW.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +36,15 @@ if TYPE_CHECKING:
 FORMAT = 1
 Item = tuple[str, str, str]  # (item_id, lexical_text, dense_text)
 Scored = list[tuple[str, float]]  # [(item_id, score)], best first
+
+
+def _tie(score: float) -> float:
+    """Scores equal to 6 significant digits tie (float32 kernels differ in the last bits)."""
+    return score if not np.isfinite(score) else float(f"{score:.6g}")
+
+
+def _rank_key(hit: tuple[str, float]) -> tuple[float, str]:
+    return (-_tie(hit[1]), hit[0])
 
 
 class TextIndex:
@@ -88,14 +102,27 @@ class TextIndex:
     def _positions(self, exclude: Iterable[str]) -> set[int]:
         return {self._pos[i] for i in exclude if i in self._pos}
 
-    def _named(self, hits: list[tuple[int, float]]) -> Scored:
-        return [(self.ids[pos], score) for pos, score in hits]
+    def _ranked(self, search: Callable[[int], list[tuple[int, float]]], k: int) -> Scored:
+        """The k best of `search(n)` (n positions, best first), ties in id order."""
+        if k <= 0:
+            return []
+        n = k
+        while True:
+            fetch = min(len(self.ids), 2 * n + 8)
+            hits = search(fetch)
+            named = sorted(((self.ids[p], s) for p, s in hits), key=_rank_key)
+            if len(named) <= k or len(hits) < fetch or fetch >= len(self.ids):
+                return named[:k]
+            if _tie(named[-1][1]) != _tie(named[k - 1][1]):
+                return named[:k]  # the last fetched scores below the k-th: every tie is in
+            n = fetch  # the k-th hit may tie with one not fetched yet: widen
 
     # -- search -------------------------------------------------------------------------
     def search_lexical(self, text: str, k: int, exclude: Iterable[str] = ()) -> Scored:
         """Observation-based: exact matches of the normalised text first (score inf), then BM25."""
         with self._lock:
-            return self._named(self.lexical.search(text, k, self._positions(exclude)))
+            skip = self._positions(exclude)
+            return self._ranked(lambda n: self.lexical.search(text, n, skip), k)
 
     def search_dense(self, query_text: str, k: int, exclude: Iterable[str] = ()) -> Scored:
         """Model-based: embed `query_text`, then nearest items by cosine similarity."""
@@ -103,7 +130,8 @@ class TextIndex:
 
     def search_dense_vec(self, vec: np.ndarray, k: int, exclude: Iterable[str] = ()) -> Scored:
         with self._lock:
-            return self._named(self.dense.search(vec, k, self._positions(exclude)))
+            skip = self._positions(exclude)
+            return self._ranked(lambda n: self.dense.search(vec, n, skip), k)
 
     # -- persistence --------------------------------------------------------------------
     def meta(self) -> dict[str, object]:
