@@ -7,12 +7,11 @@ command's environment, model and config, so the same command resumes the same ru
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi.config import Config, dump_config
-from lbi.envs.base import Environment, make_env
+from lbi.envs.base import EnvSpec
 from lbi.store import DB_NAME, RunStore
 from lbi.types import content_id
 
@@ -31,7 +30,17 @@ def default_run_name(config: Config) -> str:
     """Derived from what the dataset depends on, so `lbi synth` and a later `lbi eval` with the
     same environment, model and synthesis settings share one run."""
     basis = config.model_dump(
-        mode="json", exclude={"run_root", "cache", "door", "budget", "prices", "eval", "retrieval"}
+        mode="json",
+        exclude={
+            "run_root",
+            "cache",
+            "door",
+            "budget",
+            "prices",
+            "eval",
+            "retrieval",
+            "executor",
+        },
     )
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")
     return f"{slug[:60]}-{content_id(basis, n=6)}"
@@ -103,9 +112,9 @@ class RunContext:
             self._embedder = make_embedder(self.config.embed.name, self.config)
         return self._embedder
 
-    def env_factory(self, spec: str | None = None) -> Callable[[], Environment]:
-        spec = spec or self.config.env
-        return lambda: make_env(spec, self.config)
+    def env_factory(self, spec: str | None = None) -> EnvSpec:
+        """A picklable factory: the Ray executor builds the environment on a worker with it."""
+        return EnvSpec(spec or self.config.env, self.config)
 
     async def aclose(self) -> None:
         self.save_accounting()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from lbi.executor import LocalExecutor
+from lbi.executor import make_executor
 from lbi.models.base import ChatRequest
 from lbi.pipeline.structured import ask_json
 from lbi.pipeline.tasks import MAX_TEXT
@@ -168,6 +168,8 @@ async def construct(
 
     with stage_progress(f"backward ({policy})", len(trajectories), ctx.accountant) as advance:
         advance(len(trajectories) - len(todo))
-        async for traj, examples in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
+        async for traj, examples in make_executor(ctx.config.executor).map(
+            one, todo, ctx.config.door.concurrency
+        ):
             ctx.commit(examples, marks=[(STAGE, f"{policy}:{traj.id}")])
             advance()

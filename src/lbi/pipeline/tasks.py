@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lbi.executor import LocalExecutor
+from lbi.executor import make_executor
 from lbi.models.base import ChatRequest
 from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.structured import ask_json
@@ -120,7 +120,9 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
 
     with stage_progress("tasks from docs", len(chunks), ctx.accountant) as advance:
         advance(len(chunks) - len(todo))
-        async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
+        async for chunk, tasks in make_executor(ctx.config.executor).map(
+            one, todo, ctx.config.door.concurrency
+        ):
             ctx.commit([chunk, *tasks], marks=[(STAGE, chunk.id)])
             advance()
     return chunks
