@@ -125,11 +125,13 @@ class LoopbackCluster:
         except (OSError, IndexError, ValueError):
             return -1
 
-    def node2_actors(self, name: str = "EnvActor") -> list[int]:
-        """PIDs of the worker processes of the second node that hold a `name` actor."""
+    def actors(self, name: str = "EnvActor", node2: bool = False) -> list[int]:
+        """PIDs of the worker processes holding a `name` actor (on the second node only)."""
         pids = self.pids()
         raylets = [
-            p for p in pids if "raylet" in self.cmdline(p) and f"={NODE2_PORT}" in self.cmdline(p)
+            p
+            for p in pids
+            if "raylet" in self.cmdline(p) and (not node2 or f"={NODE2_PORT}" in self.cmdline(p))
         ]
         return [p for p in pids if self.ppid(p) in raylets and f"ray::{name}" in self.cmdline(p)]
 

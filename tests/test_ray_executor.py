@@ -4,9 +4,14 @@ budget stop, and the faults of docs/scale-out.md (a node's workers killed, a hun
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -114,4 +119,97 @@ def test_budget_stop_matches_local(cluster: LoopbackCluster, tmp_path: Path) -> 
     assert r.returncode == 3 and "budget" in r.stdout + r.stderr, r.stderr[-2000:]
     assert _spend(tmp_path / "ray") == _spend(tmp_path / "local")
     assert _records(tmp_path / "ray") == _records(tmp_path / "local")
-    assert not cluster.node2_actors(), "the budget stop left environment actors running"
+    _no_actors_left(cluster)
+
+
+def _no_actors_left(cluster: LoopbackCluster) -> None:
+    deadline = time.monotonic() + 20  # a finished driver's actors go with it, asynchronously
+    while cluster.actors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not cluster.actors(), "environment actors outlived their run"
+
+
+def _trajectories(root: Path) -> int:
+    db = root / "r" / "run.sqlite"
+    if not db.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+            sql = "SELECT COUNT(*) FROM records WHERE kind='trajectory'"
+            return int(c.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait(proc: subprocess.Popen[bytes], cond: Callable[[], bool], timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_node_workers_killed_then_driver_killed(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    """Kill the second node's environment workers mid-rollout: their episodes run again
+    elsewhere, and no model call is paid twice. Then SIGKILL the driver: the same command
+    resumes. The dataset equals an uninterrupted local run's."""
+    ref, root = tmp_path / "local", tmp_path / "ray"
+
+    def cmd(base: Path, *extra: str) -> list[str]:
+        model = f"scripted:delay=0.15,log={base}.log"
+        return _synth(base, "--set", "door.concurrency=2", *extra, model=model)
+
+    r = _local(cmd(ref), cluster.env)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    proc = cluster.popen(cmd(root, *RAY))
+    assert _wait(proc, lambda: _trajectories(root) >= 3 and bool(cluster.actors(node2=True)))
+    victims = cluster.actors(node2=True)
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    assert _wait(proc, lambda: _trajectories(root) >= 8), "the run did not go on"
+    calls_before_driver_kill = Path(f"{root}.log").read_text().splitlines()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    r = cluster.run(cmd(root, *RAY))  # the same command resumes
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+
+    assert victims and _export(cluster, root) == _export(cluster, ref)
+    assert _records(root) == _records(ref)
+    paid = Counter(line.split()[0] for line in calls_before_driver_kill)
+    assert max(paid.values()) == 1, "a model call was paid twice after the workers died"
+    calls = Counter(line.split()[0] for line in Path(f"{root}.log").read_text().splitlines())
+    want = Counter(line.split()[0] for line in Path(f"{ref}.log").read_text().splitlines())
+    # A SIGKILL of the driver can land between an answer and its cache write: at most
+    # `door.concurrency` answers in flight then may be asked again (as in a local run).
+    assert set(calls) == set(want) and sum(calls.values()) - len(calls) <= 2
+    _no_actors_left(cluster)
+
+
+def test_hung_env_actor_is_replaced_and_episode_failed(
+    cluster: LoopbackCluster, tmp_path: Path
+) -> None:
+    ref, root = tmp_path / "local", tmp_path / "ray"
+    base = ["eval", "--model", "scripted", "--run", "r", "--variants", "none"]
+    r = _local([*LBI, *base, "--env", "toy", "--set", f"run_root={ref}"], cluster.env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    hang = ["--env", "lbi.testing.busy_env:make:hang=set-a", "--set", f"run_root={root}"]
+    start = time.monotonic()
+    r = cluster.run([*LBI, *base, *hang, *RAY, "--set", "executor.step_timeout_s=3"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert time.monotonic() - start < 120
+    got, want = _records(root), _records(ref)
+    assert got["eval_result"].keys() == want["eval_result"].keys()
+    store = RunStore(root / "r")
+    try:
+        hung = [t for t in store.all(Trajectory) if t.stop_reason.startswith("env timeout")]
+        tasks = {t.id: t.name for t in store.all(Task)}
+    finally:
+        store.close()
+    assert hung and {tasks[t.task_id] for t in hung} == {"set-a"}
+    # Every other episode is the same as on the plain local run.
+    others = {k: v for k, v in got["trajectory"].items() if k not in {t.id for t in hung}}
+    assert others == {k: want["trajectory"][k] for k in others}
+    assert len(others) + len(hung) == len(want["trajectory"])
+    _no_actors_left(cluster)

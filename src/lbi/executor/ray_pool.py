@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
+START_TIMEOUT_S = 120.0  # a new worker process and its environment (a browser) may be slow to start
 _LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, NodeDiedError)
 
 
@@ -171,7 +172,7 @@ class ActorPool:
     async def _spawn(self) -> None:
         actor: Any = self.cls.remote(self.make_env)
         try:
-            info = await asyncio.wait_for(actor.describe.remote(), self.timeout_s)
+            info = await asyncio.wait_for(actor.describe.remote(), START_TIMEOUT_S)
         except (TimeoutError, *_LOST):  # no room left on the cluster: the pool shrinks
             ray.kill(actor, no_restart=True)
             self.size -= 1
