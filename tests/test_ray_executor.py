@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.ray_cluster import PORT, LoopbackCluster, available
 
 from lbi.store import RunStore
+from lbi.testing.ray_cluster import PORT, LoopbackCluster, available
 from lbi.types import EvalResult, Example, Task, Trajectory, Verdict
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(available()), reason=available())]

@@ -168,6 +168,7 @@ class ActorPool:
         self.size = 0
         self.all: list[RemoteEnv] = []  # every proxy made, for the hop statistics
         self._spawning: set[asyncio.Task[None]] = set()
+        self.started_s = 0.0  # seconds to start the pool's actors
 
     async def _spawn(self) -> None:
         actor: Any = self.cls.remote(self.make_env)
@@ -185,8 +186,10 @@ class ActorPool:
         self.free.put_nowait(proxy)
 
     async def start(self, size: int) -> None:
+        began = time.perf_counter()
         self.size = size
         await asyncio.gather(*(self._spawn() for _ in range(size)))
+        self.started_s = time.perf_counter() - began
 
     async def acquire(self) -> RemoteEnv:
         if self.size <= 0:
@@ -215,12 +218,14 @@ class ActorPool:
         self.live.clear()
 
 
+last_pool: ActorPool | None = None  # the latest stage's pool: its hop statistics, for benchmarks
+
+
 class RayExecutor:
     """Episodes on an existing Ray cluster; model-only jobs on the driver (see `lbi.executor`)."""
 
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
-        self.last_pool: ActorPool | None = None  # the most recent stage's pool, for benchmarks
 
     def map(
         self, fn: Callable[[T], Awaitable[R]], items: Iterable[T], concurrency: int
@@ -248,8 +253,8 @@ class RayExecutor:
             return
         connect(self.config.address)
         resources = resources or {"num_cpus": 1}
-        pool = ActorPool(make_env, resources, self.config.step_timeout_s)
-        self.last_pool = pool
+        global last_pool
+        pool = last_pool = ActorPool(make_env, resources, self.config.step_timeout_s)
         retries = max(0, self.config.retries)
 
         async def one(item: T) -> R:

@@ -1,4 +1,4 @@
-"""A real two-node Ray cluster on loopback, for tests (not a test module).
+"""A real two-node Ray cluster on loopback, for tests and bench/scale_out.py.
 
 Ray outside a network namespace advertises the machine's own address and probes an outside one
 to find it; here the cluster lives in a network namespace that holds only loopback (`unshare
@@ -20,7 +20,7 @@ from pathlib import Path
 
 PORT = 26379  # outside Ray's worker-port range (10002-19999)
 NODE2_PORT = 26400  # the second node's node-manager port: how its raylet is told apart
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2])  # the `src` folder holding this lbi
 
 
 def available() -> str:
