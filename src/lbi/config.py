@@ -188,6 +188,16 @@ class EvalConfig(_Section):
     allow_contamination: bool = False
 
 
+class ExecutorConfig(_Section):
+    """Where episodes run: this process (`local`) or an existing Ray cluster (`ray`)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = "auto"  # ray: the cluster to join (`ray start --head` prints it)
+    workers: int = 0  # ray: environment actors; 0 = min(episode slots, cluster CPUs / env CPUs)
+    step_timeout_s: float = 300.0  # ray: an env call slower than this fails its episode
+    retries: int = 2  # ray: reruns of an episode whose worker died
+
+
 class Config(_Section):
     """The whole configuration; every default works offline on a 2-core machine."""
 
@@ -205,6 +215,7 @@ class Config(_Section):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     env_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property

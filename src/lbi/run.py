@@ -7,12 +7,11 @@ command's environment, model and config, so the same command resumes the same ru
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi.config import Config, dump_config
-from lbi.envs.base import ENVS, Environment, make_env
+from lbi.envs.base import ENVS, EnvSpec
 from lbi.store import DB_NAME, RunStore
 from lbi.types import content_id
 
@@ -62,6 +61,7 @@ def default_run_name(config: Config) -> str:
             "prices": True,
             "eval": True,
             "retrieval": True,
+            "executor": True,
             # How calls travel, not what they answer: changing these must not open a new run.
             "models": {"openai": set(TRANSPORT_FIELDS), "local": {"threads", "timeout_s"}},
         },
@@ -161,9 +161,9 @@ class RunContext:
             self._embedder = make_embedder(self.config.embed.name, self.config)
         return self._embedder
 
-    def env_factory(self, spec: str | None = None) -> Callable[[], Environment]:
-        spec = spec or self.config.env
-        return lambda: make_env(spec, self.config)
+    def env_factory(self, spec: str | None = None) -> EnvSpec:
+        """A picklable factory: the Ray executor builds the environment on a worker with it."""
+        return EnvSpec(spec or self.config.env, self.config)
 
     async def aclose(self) -> None:
         self.save_accounting()

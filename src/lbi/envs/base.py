@@ -106,3 +106,16 @@ def list_envs() -> dict[str, str]:
 def make_env(spec: str, config: Config) -> Environment:
     env: Environment = ENVS.make(spec, config)
     return env
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A picklable environment factory (spec and config): what another process or machine needs
+    to build the environment itself. An environment may declare `resources` (Ray's names, e.g.
+    `{"num_cpus": 1}`) that each instance needs on a cluster."""
+
+    spec: str
+    config: Config
+
+    def __call__(self) -> Environment:
+        return make_env(self.spec, self.config)

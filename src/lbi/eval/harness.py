@@ -9,17 +9,16 @@ scores without any model at all.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, run_episode
+from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, new_trajectory, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
-from lbi.envs.base import Environment
+from lbi.envs.base import EnvError, Environment
 from lbi.eval.contamination import require_benchmark
 from lbi.eval.metered import MeteredDoor
-from lbi.executor import LocalExecutor
+from lbi.executor import env_resources, make_executor
 from lbi.progress import stage_progress
 from lbi.types import EvalResult, Example, Task, Trajectory
 
@@ -124,7 +123,7 @@ async def evaluate(
     floors = [
         p for p in ("floor:empty", "floor:constant") if floor_actions(probe, p, plan.max_steps)
     ]
-    capacity = probe.max_concurrency
+    capacity, resources = probe.max_concurrency, env_resources(probe)
     probe.close()
     temperature = plan.temperature if plan.seeds > 1 else 0.0
     jobs = [(v, s, t) for v in [*plan.variants, *floors] for s in range(plan.seeds) for t in tasks]
@@ -150,9 +149,8 @@ async def evaluate(
         {"suite": plan.suite, "model": door.name, "jobs": [[v, s, t.id] for v, s, t in jobs]},
     )
 
-    async def one(job: tuple[str, int, Task]) -> tuple[Trajectory, EvalResult]:
+    async def one(job: tuple[str, int, Task], env: Environment) -> tuple[Trajectory, EvalResult]:
         variant, seed, task = job
-        env = await asyncio.to_thread(make_env)
         start = time.perf_counter()
         try:
             if variant.startswith("floor:"):
@@ -178,15 +176,26 @@ async def evaluate(
             return traj, _result(
                 plan, variant, task, seed, door.name, traj, meter, time.perf_counter() - start
             )
-        finally:
-            await asyncio.to_thread(env.close)
+        except EnvError as e:
+            if not getattr(e, "timeout", False):
+                raise
+            # A cluster worker whose environment stopped answering: a failed episode, not a
+            # stalled evaluation (the local executor never raises this).
+            settings = EpisodeSettings(seed=seed, sample=seed, variant=variant)
+            traj = new_trajectory(task, door.name, settings, f"env timeout: {e}")
+            return traj, _result(
+                plan, variant, task, seed, door.name, traj, None, time.perf_counter() - start
+            )
 
     ctx.store.put(tasks)
     concurrency = max(1, min(capacity, ctx.config.door.concurrency))
+    executor = make_executor(ctx.config.executor)
     with stage_progress(
         f"eval {plan.suite}", len(jobs), ctx.accountant, done=len(jobs) - len(todo)
     ) as advance:
-        async for _, (traj, result) in LocalExecutor().map(one, todo, concurrency):
+        async for _, (traj, result) in executor.episodes(
+            one, todo, concurrency, make_env, resources
+        ):
             ctx.commit([traj, result], replace=True)
             advance()
     wanted = {rid(j) for j in jobs}

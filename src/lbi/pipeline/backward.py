@@ -11,7 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lbi.agents.focus import focus
-from lbi.executor import LocalExecutor
+from lbi.executor import make_executor
 from lbi.models.base import ChatRequest
 from lbi.pipeline.structured import ask_json
 from lbi.pipeline.tasks import MAX_TEXT
@@ -179,7 +179,9 @@ async def construct(
         ctx.accountant,
         done=len(trajectories) - len(todo),
     ) as advance:
-        async for traj, examples in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
+        async for traj, examples in make_executor(ctx.config.executor).map(
+            one, todo, ctx.config.door.concurrency
+        ):
             marks = [] if traj.id in failed else [(STAGE, f"{policy}:{traj.id}")]
             ctx.commit(examples, marks=marks)
             advance()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import Environment
-from lbi.executor import LocalExecutor
+from lbi.executor import make_executor
 from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
 from lbi.pipeline.rules import rule_failures
 from lbi.progress import stage_progress
@@ -144,7 +144,7 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     with stage_progress(
         f"judging ({len(judges)} judge{'s' if len(judges) > 1 else ''})", total, ctx.accountant
     ) as advance:
-        async for (_, group), verdicts in LocalExecutor().map(
+        async for (_, group), verdicts in make_executor(ctx.config.executor).map(
             one, jobs, ctx.config.door.concurrency
         ):
             ctx.commit(verdicts)

@@ -7,13 +7,12 @@ is paid twice and the replayed episode is the same one.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lbi.agents.react import EpisodeSettings, StepRetriever, new_trajectory, run_episode
 from lbi.envs.base import EnvError, Environment
-from lbi.executor import LocalExecutor
+from lbi.executor import env_resources, make_executor
 from lbi.progress import stage_progress
 from lbi.types import Task, Trajectory
 
@@ -46,25 +45,26 @@ async def rollout_tasks(
     have = ctx.store.ids(Trajectory)
     todo = [j for j in jobs if tid(*j) not in have]
 
-    async def one(job: tuple[Task, int]) -> Trajectory:
+    async def one(job: tuple[Task, int], env: Environment) -> Trajectory:
         task, s = job
-        env = await asyncio.to_thread(make_env)
         try:
             return await run_episode(door, env, task, settings_for(s), retriever)
         except EnvError as e:
             # A task the environment cannot start (e.g. a synthesized task with no start state)
-            # is recorded as such and skipped, instead of stopping the whole run.
-            return new_trajectory(task, door.name, settings_for(s), f"reset failed: {e}")
-        finally:
-            await asyncio.to_thread(env.close)
+            # is recorded as such and skipped, instead of stopping the whole run; so is an
+            # episode whose environment stopped answering on a cluster worker.
+            why = "env timeout" if getattr(e, "timeout", False) else "reset failed"
+            return new_trajectory(task, door.name, settings_for(s), f"{why}: {e}")
 
+    resources = None
     if capacity is None:
         probe = make_env()
-        capacity = probe.max_concurrency
+        capacity, resources = probe.max_concurrency, env_resources(probe)
         probe.close()
     concurrency = max(1, min(capacity, ctx.config.door.concurrency))
+    executor = make_executor(ctx.config.executor)
     with stage_progress(label, len(jobs), ctx.accountant, done=len(jobs) - len(todo)) as advance:
-        async for _, traj in LocalExecutor().map(one, todo, concurrency):
+        async for _, traj in executor.episodes(one, todo, concurrency, make_env, resources):
             ctx.commit([traj], replace=True)
             advance()
     by_id = {t.id: t for t in ctx.store.all(Trajectory)}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lbi.executor import LocalExecutor
+from lbi.executor import make_executor
 from lbi.identity import training_setup
 from lbi.models.base import ChatRequest
 from lbi.pipeline.chunking import chunk_docs
@@ -125,7 +125,9 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     with stage_progress(
         "tasks from docs", len(chunks), ctx.accountant, done=len(chunks) - len(todo)
     ) as advance:
-        async for chunk, tasks in LocalExecutor().map(one, todo, ctx.config.door.concurrency):
+        async for chunk, tasks in make_executor(ctx.config.executor).map(
+            one, todo, ctx.config.door.concurrency
+        ):
             # A chunk whose call failed transiently is not marked: the next run asks again.
             ctx.commit([chunk, *tasks], marks=[] if chunk.id in failed else [(STAGE, chunk.id)])
             advance()

@@ -1,0 +1,215 @@
+"""The Ray executor on a real two-node cluster (head + a second node, separate processes) in a
+loopback-only network namespace: same records and exports as the local executor, the same
+budget stop, and the faults of docs/scale-out.md (a node's workers killed, a hung env actor)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lbi.store import RunStore
+from lbi.testing.ray_cluster import PORT, LoopbackCluster, available
+from lbi.types import EvalResult, Example, Task, Trajectory, Verdict
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(available()), reason=available())]
+
+LBI = [sys.executable, "-m", "lbi"]
+RAY = ["--set", "executor.kind=ray", "--set", f"executor.address=127.0.0.1:{PORT}"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LoopbackCluster]:
+    c = LoopbackCluster().start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def _synth(root: Path, *extra: str, model: str = "scripted", env: str = "toy") -> list[str]:
+    return [
+        *LBI,
+        "synth",
+        "--env",
+        env,
+        "--model",
+        model,
+        "--run",
+        "r",
+        "--set",
+        f"run_root={root}",
+        "--set",
+        "embed.name=hash",
+        *extra,
+    ]
+
+
+def _local(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+
+
+def _export(c: LoopbackCluster, root: Path) -> str:
+    out = root / "export.jsonl"
+    r = _local(
+        [*LBI, "export", "r", "-f", "jsonl", "-o", str(out), "--set", f"run_root={root}"], c.env
+    )
+    assert r.returncode == 0, r.stderr
+    return out.read_text()
+
+
+def _records(root: Path) -> dict[str, dict[str, str]]:
+    """Every record by kind: id -> JSON (eval results without their wall-clock latency)."""
+    store = RunStore(root / "r")
+    try:
+        out = {}
+        for cls in (Task, Trajectory, Example, Verdict, EvalResult):
+            out[cls.kind] = {
+                r.id: r.model_dump_json(exclude={"latency_s"} if cls is EvalResult else None)
+                for r in store.all(cls)
+            }
+        return out
+    finally:
+        store.close()
+
+
+def _spend(root: Path) -> dict[str, object]:
+    store = RunStore(root / "r")
+    try:
+        acc = store.get_meta("accounting", {})
+    finally:
+        store.close()
+    # Everything but wall-clock latency: calls, hits, tokens, cost, per stage.
+    return {
+        name: {k: v for k, v in stats.items() if k != "latency_s"}
+        for name, stats in acc.get("stages", {}).items()
+    }
+
+
+def test_synth_and_eval_match_local(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    evaluate = ["eval", "--env", "toy", "--model", "scripted", "--run", "r", "--variants", "none"]
+    for root, run in ((local, _local), (remote, None)):
+        extra = RAY if run is None else []
+        for argv in (
+            _synth(root, *extra),
+            [*LBI, *evaluate, "--set", f"run_root={root}", "--set", "embed.name=hash", *extra],
+        ):
+            r = _local(argv, cluster.env) if run else cluster.run(argv)
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert _export(cluster, remote) == _export(cluster, local)
+    got, want = _records(remote), _records(local)
+    assert all(want.values()), {k: len(v) for k, v in want.items()}
+    assert got == want
+
+
+def test_budget_stop_matches_local(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    cap = ["--set", "budget.max_tokens=5000", "--set", "door.concurrency=1"]
+    r = _local(_synth(tmp_path / "local", *cap), cluster.env)
+    assert r.returncode == 3 and "budget" in r.stdout + r.stderr, r.stderr[-2000:]
+    r = cluster.run(_synth(tmp_path / "ray", *cap, *RAY))
+    assert r.returncode == 3 and "budget" in r.stdout + r.stderr, r.stderr[-2000:]
+    assert _spend(tmp_path / "ray") == _spend(tmp_path / "local")
+    assert _records(tmp_path / "ray") == _records(tmp_path / "local")
+    _no_actors_left(cluster)
+
+
+def _no_actors_left(cluster: LoopbackCluster) -> None:
+    deadline = time.monotonic() + 20  # a finished driver's actors go with it, asynchronously
+    while cluster.actors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not cluster.actors(), "environment actors outlived their run"
+
+
+def _trajectories(root: Path) -> int:
+    db = root / "r" / "run.sqlite"
+    if not db.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+            sql = "SELECT COUNT(*) FROM records WHERE kind='trajectory'"
+            return int(c.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait(proc: subprocess.Popen[bytes], cond: Callable[[], bool], timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_node_workers_killed_then_driver_killed(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    """Kill the second node's environment workers mid-rollout: their episodes run again
+    elsewhere, and no model call is paid twice. Then SIGKILL the driver: the same command
+    resumes. The dataset equals an uninterrupted local run's."""
+    ref, root = tmp_path / "local", tmp_path / "ray"
+
+    def cmd(base: Path, *extra: str) -> list[str]:
+        model = f"scripted:delay=0.15,log={base}.log"
+        return _synth(base, "--set", "door.concurrency=2", *extra, model=model)
+
+    r = _local(cmd(ref), cluster.env)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+    proc = cluster.popen(cmd(root, *RAY))
+    assert _wait(proc, lambda: _trajectories(root) >= 3 and bool(cluster.actors(node2=True)))
+    victims = cluster.actors(node2=True)
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    assert _wait(proc, lambda: _trajectories(root) >= 8), "the run did not go on"
+    calls_before_driver_kill = Path(f"{root}.log").read_text().splitlines()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    r = cluster.run(cmd(root, *RAY))  # the same command resumes
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+
+    assert victims and _export(cluster, root) == _export(cluster, ref)
+    assert _records(root) == _records(ref)
+    paid = Counter(line.split()[0] for line in calls_before_driver_kill)
+    assert max(paid.values()) == 1, "a model call was paid twice after the workers died"
+    calls = Counter(line.split()[0] for line in Path(f"{root}.log").read_text().splitlines())
+    want = Counter(line.split()[0] for line in Path(f"{ref}.log").read_text().splitlines())
+    # A SIGKILL of the driver can land between an answer and its cache write: at most
+    # `door.concurrency` answers in flight then may be asked again (as in a local run).
+    assert set(calls) == set(want) and sum(calls.values()) - len(calls) <= 2
+    _no_actors_left(cluster)
+
+
+def test_hung_env_actor_is_replaced_and_episode_failed(
+    cluster: LoopbackCluster, tmp_path: Path
+) -> None:
+    ref, root = tmp_path / "local", tmp_path / "ray"
+    base = ["eval", "--model", "scripted", "--run", "r", "--variants", "none"]
+    r = _local([*LBI, *base, "--env", "toy", "--set", f"run_root={ref}"], cluster.env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    hang = ["--env", "lbi.testing.busy_env:make:hang=set-a", "--set", f"run_root={root}"]
+    start = time.monotonic()
+    r = cluster.run([*LBI, *base, *hang, *RAY, "--set", "executor.step_timeout_s=3"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert time.monotonic() - start < 120
+    got, want = _records(root), _records(ref)
+    assert got["eval_result"].keys() == want["eval_result"].keys()
+    store = RunStore(root / "r")
+    try:
+        hung = [t for t in store.all(Trajectory) if t.stop_reason.startswith("env timeout")]
+        tasks = {t.id: t.name for t in store.all(Task)}
+    finally:
+        store.close()
+    assert hung and {tasks[t.task_id] for t in hung} == {"set-a"}
+    # Every other episode is the same as on the plain local run.
+    others = {k: v for k, v in got["trajectory"].items() if k not in {t.id for t in hung}}
+    assert others == {k: want["trajectory"][k] for k in others}
+    assert len(others) + len(hung) == len(want["trajectory"])
+    _no_actors_left(cluster)
