@@ -92,6 +92,9 @@ class OpenAIModelConfig(_Section):
     refuse: list[str] = Field(default_factory=list)  # request fields never to send
     reasoning_effort: str | None = None  # passed through (o-series, gpt-5, gemini)
     use_probe: bool = True  # read the probe's record from the cache folder
+    # Without a grammar (any endpoint but llama.cpp), a text action is checked against the
+    # action space's grammar before it runs; one outside it is an error observation.
+    check_actions: bool = True
 
 
 class TokenLimits(_Section):

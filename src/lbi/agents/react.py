@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lbi.agents.action_check import action_check
 from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
@@ -156,6 +157,11 @@ class ModelPolicy:
         self.grammar = None
         if settings.constrain and space.grammar and door.capabilities.grammar:
             self.grammar = None if self.native_tools else react_grammar(space.grammar)
+        # No grammar reached the backend: text actions are checked against the space instead.
+        config = getattr(door, "config", None)
+        checking = config is None or config.models.openai.check_actions
+        unchecked = self.grammar is not None or self.native_tools or not checking
+        self.check = None if unchecked else action_check(space)
 
     async def decide(self, ctx: StepContext) -> list[Decision]:
         settings = self.settings
@@ -190,7 +196,14 @@ class ModelPolicy:
             answers, error = read_actions(resp), None
         except ParseError as e:  # unreadable or cut at the token limit: nothing is executed
             answers, error = [("", resp.text.strip()[:200])], unreadable(e, self.native_tools)
-        return [Decision(a, r, resp.text, messages, request.tools, error) for r, a in answers]
+        return [
+            Decision(a, r, resp.text, messages, request.tools, error or self._outside(a))
+            for r, a in answers
+        ]
+
+    def _outside(self, action: str) -> str | None:
+        """The error observation for a text action outside the action space (not run)."""
+        return self.check.error(action) if self.check is not None else None
 
 
 class FixedPolicy:

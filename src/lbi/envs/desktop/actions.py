@@ -47,9 +47,11 @@ ID is the number in square brackets, or an element's exact name in quotes: click
 In a spreadsheet, key("ctrl+Home") goes to A1 and arrow keys move between cells; typing into \
 a cell and pressing Enter stores the value or formula (formulas start with =)."""
 
+# An element is its number or its exact name in quotes, as the description says and `parse` reads.
+_REF = '([0-9]+ | "\'" [^\'\\n]+ "\'" | "\\"" [^"\\n]+ "\\"")'
 GRAMMAR = (
-    '("click(" [0-9]+ ")") | ("select(" [0-9]+ ")") | ("focus(" [0-9]+ ")") '
-    '| ("set_text(" [0-9]+ ", \\"" [^"\\n]* "\\")") | ("type(\\"" [^"\\n]* "\\")") '
+    f'("click(" {_REF} ")") | ("select(" {_REF} ")") | ("focus(" {_REF} ")") '
+    f'| ("set_text(" {_REF} ", \\"" [^"\\n]* "\\")") | ("type(\\"" [^"\\n]* "\\")") '
     '| ("key(\\"" [a-zA-Z0-9_+ ]+ "\\")") | ("click_xy(" [0-9]+ ", " [0-9]+ ")") '
     '| "wait()" | "save()" | "done()"'
 )
