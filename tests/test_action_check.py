@@ -191,6 +191,7 @@ def test_an_invalid_action_from_an_openai_endpoint_is_an_error_and_not_run(
         assert _CountingToy.steps == ["set a 1", "submit"]  # the env never saw the bad action
         assert "not an action of this environment" in first.next_observation
         assert "set KEY VALUE" in first.next_observation  # what the action space allows
+        assert "starts with one of: set, get, delete, list, submit" in first.next_observation
         assert "For example: list" in first.next_observation
         assert first.next_observation == traj.steps[1].observation  # the model was shown it
     else:

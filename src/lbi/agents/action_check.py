@@ -189,7 +189,8 @@ class ActionCheck:
         if summary:
             lines.append(f"Allowed: {summary}")
         if len(self.starts) > 1:
-            lines.append("An action starts with one of: " + ", ".join(self.starts[:24]))
+            words = [s.strip() for s in self.starts[:24]]
+            lines.append("An action starts with one of: " + ", ".join(words))
         if self.space.examples:
             lines.append("For example: " + " | ".join(self.space.examples[:4]))
         return "\n".join(lines)
