@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,20 +101,20 @@ time.sleep(600)  # the last episode stays live until the test SIGKILLs this proc
 EPISODES = 20  # the lifecycle child's finished episodes before the live one
 
 
-def _plans() -> tuple[list[list[object]], list[list[object]]]:
+def _plans() -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
     """Gold scripts split over two children so that both take about as long; the first child
     also runs do-nothing, broken and short (left open) episodes up to EPISODES."""
     suite = tasks.load_suite(tasks.SUITE)
     office = [t for t in suite if starts.STARTS[t.setup["start"]].app != "mousepad"]
     light = [t for t in suite if starts.STARTS[t.setup["start"]].app == "mousepad"]
     cut = len(office) * 2 // 5  # a LibreOffice start costs about three Mousepad episodes
-    first = [[t.name, t.reference] for t in office[:cut] + light]
-    second = [[t.name, t.reference] for t in office[cut:]]
-    first += [["calc-set-cell", ["done()"]], [light[0].name, ["done()"]]]  # doing nothing
-    first += [[light[0].name, ["click(9999)", "key('nokey+zz')", "type(1)"]]]
-    first += [[light[-1].name, ["", "done()"]]]
+    first = [(t.name, t.reference) for t in office[:cut] + light]
+    second = [(t.name, t.reference) for t in office[cut:]]
+    first += [("calc-set-cell", ["done()"]), (light[0].name, ["done()"])]  # doing nothing
+    first += [(light[0].name, ["click(9999)", "key('nokey+zz')", "type(1)"])]
+    first += [(light[-1].name, ["", "done()"])]
     while len(first) < EPISODES:
-        first.append([light[-1].name, ["key('ctrl+End')"]])  # left open, never finished
+        first.append((light[-1].name, ["key('ctrl+End')"]))  # left open, never finished
     return first, second
 
 
@@ -148,7 +149,7 @@ def test_gold_envs_check_synth_then_sigkill_leaves_nothing(tmp_path: Path) -> No
         )
         for i, plan in enumerate(plans)
     ]
-    recs: list[list[dict[str, object]]] = [[], []]
+    recs: list[list[dict[str, Any]]] = [[], []]
     try:
         _envs_check_and_synth(tmp_path)  # while the children run their episodes
         for child, plan, got in zip(children, plans, recs, strict=True):
