@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lbi.envs.base import EnvError
 from lbi.envs.desktop import odf
-from lbi.envs.desktop.starts import NAMES, NOTES, VALUES
+from lbi.envs.desktop.starts import MEMO, NAMES, NOTES, VALUES
 from lbi.types import Task
 
 SUITE = "desktop-basic"
@@ -189,6 +189,23 @@ SPECS = [
             'key("ctrl+F12")',
             "wait()",
             "click('Insert')",
+            "save()",
+            "done()",
+        ],
+    ),
+    Spec(
+        "writer-find-replace",
+        "writer-memo",
+        "In memo.odt, use Find & Replace to replace every 'colour' with 'color', then save.",
+        lambda d: _memo(d).paragraphs == [p.replace("colour", "color") for p in MEMO],
+        [
+            'key("ctrl+h")',
+            "wait()",
+            'type("colour")',
+            'key("alt+p")',  # the dialog's Replace field (its mnemonic)
+            'type("color")',
+            "click('Replace All')",
+            "click('Close')",
             "save()",
             "done()",
         ],
