@@ -1,9 +1,11 @@
 """The desktop env: actions, checkers and docs without a display; then real episodes.
 
-The episode test runs in a child process: every suite task's gold script (must score 1.0),
-do-nothing episodes (0.0) and broken episodes, 20 in all, then the child is SIGKILLed in the
-middle of an episode. Our processes carry an environment marker with a fixed owner token, so
-the test finds every Xvfb, soffice, bus and AT-SPI process of ours, and none of anyone else's.
+The episode test runs two child processes side by side (the env serves two at a time): between
+them every suite task's gold script (must score 1.0); the first child also runs do-nothing
+episodes (0.0), broken episodes and short ones, 20 episodes in all, then both are SIGKILLed in
+the middle of an episode. Meanwhile the test itself runs `lbi envs check desktop` and a
+scripted synth. Our processes carry an environment marker with a fixed owner token, so the
+test finds every Xvfb, soffice, bus and AT-SPI process of ours, and none of anyone else's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,75 +81,44 @@ def test_docs_come_from_libreoffice_help() -> None:
 
 
 CHILD = """
-import json, sys
+import json, sys, time
 from lbi.envs.desktop.env import DesktopEnv
 from lbi.envs.desktop import tasks
+suite = {t.name: t for t in tasks.load_suite("desktop-basic")}
 env = DesktopEnv()
-suite = tasks.load_suite("desktop-basic")
-plan = [(t, t.reference) for t in suite]
-plan += [(suite[0], ["done()"]), (suite[-1], ["done()"])]  # doing nothing
-plan += [(suite[7], ["click(9999)", "key('nokey+zz')", "type(1)"]), (suite[-1], ["", "done()"])]
-while len(plan) < 20:
-    plan.append((suite[-2], ["key('ctrl+End')"]))  # an episode left open (never finished)
-for ep, (task, script) in enumerate(plan + [(suite[0], [])]):
-    env.reset(task, seed=0)
+for ep, (name, script) in enumerate(json.loads(sys.argv[1]) + [["calc-set-cell", []]]):
+    env.reset(suite[name], seed=0)
     reward, errors = 0.0, 0
     for a in script:
         _, reward, done, _, info = env.step(a)
         errors += bool(info.get("error"))
         if done:
             break
-    print(json.dumps({"ep": ep, "task": task.name, "n": len(script), "reward": reward,
-                      "errors": errors, "live": len(env.session.procs)}), flush=True)
+    print(json.dumps({"ep": ep, "task": name, "n": len(script), "reward": reward,
+                      "errors": errors}), flush=True)
+time.sleep(600)  # the last episode stays live until the test SIGKILLs this process
 """
+EPISODES = 20  # the lifecycle child's finished episodes before the live one
 
 
-@NEEDS_DESKTOP
-@pytest.mark.slow
-@pytest.mark.desktop
-def test_gold_scores_then_sigkill_leaves_nothing() -> None:
-    token = f"test-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, procs.OWNER_ENV: token},
-    )
-    recs = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            recs.append(json.loads(line))
-            if len(recs) == 21:  # 20 episodes done, the 21st is live
-                break
-        live = procs.marked(token + ":")
-        episodes = {p.environ()[procs.MARK] for p in live}
-        assert episodes == {f"{token}:21"}, episodes  # nothing left of episodes 1..20
-        assert {"Xvfb", "soffice.bin", "at-spi-bus-launcher"} <= {p.name() for p in live}
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        deadline = time.monotonic() + 20
-        while procs.marked(token + ":") and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert procs.marked(token + ":") == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        procs.sweep(token + ":")
-    n_suite = len(tasks.load_suite(tasks.SUITE))
-    gold = {r["task"]: r["reward"] for r in recs[:n_suite]}
-    failed = {t: r for t, r in gold.items() if r != 1.0}
-    assert not failed and len(gold) == n_suite, failed
-    nothing = recs[n_suite : n_suite + 2]
-    assert [r["reward"] for r in nothing] == [0.0, 0.0]
-    broken = recs[n_suite + 2 : n_suite + 4]
-    assert broken[0]["errors"] == 3 and broken[1]["errors"] == 1 and broken[1]["reward"] == 0.0
+def _plans() -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
+    """Gold scripts split over two children so that both take about as long; the first child
+    also runs do-nothing, broken and short (left open) episodes up to EPISODES."""
+    suite = tasks.load_suite(tasks.SUITE)
+    office = [t for t in suite if starts.STARTS[t.setup["start"]].app != "mousepad"]
+    light = [t for t in suite if starts.STARTS[t.setup["start"]].app == "mousepad"]
+    cut = len(office) * 2 // 5  # a LibreOffice start costs about three Mousepad episodes
+    first = [(t.name, t.reference) for t in office[:cut] + light]
+    second = [(t.name, t.reference) for t in office[cut:]]
+    first += [("calc-set-cell", ["done()"]), (light[0].name, ["done()"])]  # doing nothing
+    first += [(light[0].name, ["click(9999)", "key('nokey+zz')", "type(1)"])]
+    first += [(light[-1].name, ["", "done()"])]
+    while len(first) < EPISODES:
+        first.append((light[-1].name, ["key('ctrl+End')"]))  # left open, never finished
+    return first, second
 
 
-@NEEDS_DESKTOP
-@pytest.mark.slow
-@pytest.mark.desktop
-def test_envs_check_and_scripted_synth(tmp_path: Path) -> None:
+def _envs_check_and_synth(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from lbi.cli import app
@@ -160,3 +132,59 @@ def test_envs_check_and_scripted_synth(tmp_path: Path) -> None:
     r = runner.invoke(app, ["synth", *base, *[x for s in sets for x in ("--set", s)]])
     assert r.exit_code == 0, r.output
     assert "trajectories" in r.output
+
+
+@NEEDS_DESKTOP
+@pytest.mark.slow
+@pytest.mark.desktop
+def test_gold_envs_check_synth_then_sigkill_leaves_nothing(tmp_path: Path) -> None:
+    token = f"test-{uuid.uuid4().hex[:8]}"
+    plans = _plans()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, json.dumps(plan)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, procs.OWNER_ENV: f"{token}{i}"},
+        )
+        for i, plan in enumerate(plans)
+    ]
+    recs: list[list[dict[str, Any]]] = [[], []]
+    try:
+        _envs_check_and_synth(tmp_path)  # while the children run their episodes
+        for child, plan, got in zip(children, plans, recs, strict=True):
+            assert child.stdout is not None
+            for line in child.stdout:
+                got.append(json.loads(line))
+                if len(got) == len(plan) + 1:  # the plan done, the last episode is live
+                    break
+        for i in (0, 1):
+            live = procs.marked(f"{token}{i}:")
+            episodes = {p.environ()[procs.MARK] for p in live}
+            assert episodes == {f"{token}{i}:{len(plans[i]) + 1}"}, episodes  # nothing older
+            assert {"Xvfb", "soffice.bin", "at-spi-bus-launcher"} <= {p.name() for p in live}
+        for child in children:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while procs.marked(token) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert procs.marked(token) == []
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+        procs.sweep(token)
+    assert len(recs[0]) == EPISODES + 1
+    suite = {t.name: t for t in tasks.load_suite(tasks.SUITE)}
+    runs = [
+        (plan[j], got[j]) for plan, got in zip(plans, recs, strict=True) for j in range(len(plan))
+    ]
+    gold = {r["task"]: r["reward"] for (name, script), r in runs if script == suite[name].reference}
+    failed = {t: r for t, r in gold.items() if r != 1.0}
+    assert not failed and set(gold) == set(suite), (failed, set(suite) - set(gold))
+    nothing = [r["reward"] for (_, script), r in runs if script == ["done()"]]
+    assert nothing == [0.0, 0.0]
+    broken = [r for (_, script), r in runs if script and script[-1] in ("type(1)", "done()")]
+    broken = [r for r in broken if r["n"] in (2, 3)]
+    assert [(r["errors"], r["reward"]) for r in broken] == [(3, 0.0), (1, 0.0)], broken

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lbi.config import Config
 
 READY_S = 60.0
+NAME_WAIT_S = 5.0  # how long an action on an element named (not numbered) waits for it to appear
 
 
 class DesktopEnv:
@@ -178,6 +179,11 @@ class DesktopEnv:
         if a.verb == "set_text":
             req["text"] = a.args[1]
         got = s.ask(req)
+        deadline = time.monotonic() + NAME_WAIT_S
+        while _missing(got, a.args[0]) and time.monotonic() < deadline:
+            time.sleep(0.3)  # a named element of a dialog that is still opening: look again
+            self._observe()
+            got = s.ask(req)
         if got.get("ok"):
             return f"Done: {got.get('detail', '')}."
         xy = got.get("xy")
@@ -214,6 +220,10 @@ def _content_bytes(path: Path) -> bytes:
     if path.suffix == ".odt":
         return repr(odf.read_text(path)).encode()
     return path.read_bytes()
+
+
+def _missing(got: dict[str, Any], ref: object) -> bool:
+    return isinstance(ref, str) and not ref.isdigit() and "no element" in str(got.get("detail"))
 
 
 def _type(s: Session, text: str) -> None:
