@@ -176,7 +176,11 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
             err.print(f"[red]error:[/] a SQLite file is damaged ({e}); `lbi runs list` marks runs")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
+            from lbi.models.workers import exit_abandoning_calls
+
             err.print("interrupted: rerun the same command to resume.")
+            # The run's stores are closed by now; a llama.cpp call still computing is dropped.
+            exit_abandoning_calls(130)
             raise typer.Exit(130) from None
 
     return wrapper

@@ -40,7 +40,13 @@ def view(
     from lbi.view.serve import bind, check_host, opened, serve_forever
 
     check_host(host, public)
-    bind(host, port).close()  # a taken port fails now, before the index is built
-    with opened(run, config, set_) as v:
-        out.print(f"lbi view: http://{host}:{port}/  (run {v.name}; Ctrl-C stops)", highlight=False)
-        serve_forever(v, host, port)
+    sock = bind(host, port)  # a taken port fails now, before the index is built
+    try:
+        with opened(run, config, set_) as v:
+            port = sock.getsockname()[1]  # the one chosen when --port 0
+            out.print(
+                f"lbi view: http://{host}:{port}/  (run {v.name}; Ctrl-C stops)", highlight=False
+            )
+            serve_forever(v, sock)
+    finally:
+        sock.close()

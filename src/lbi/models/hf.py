@@ -18,7 +18,6 @@ import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from lbi.models.assets import weights_version
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError
 from lbi.models.chat import with_system
 from lbi.models.registry import register
+from lbi.models.workers import DaemonPool
 
 if TYPE_CHECKING:
     from lbi.config import Config
@@ -214,7 +214,7 @@ class HFModel:
         self._loaded: Loaded | None = None
         self._lock = threading.Lock()
         # One worker: generate() already uses every core, and torch's RNG is process-global.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lbi-hf")
+        self._executor = DaemonPool(1, "lbi-hf")  # exit does not wait for a generate()
 
     def _get(self) -> Loaded:
         with self._lock:
@@ -236,7 +236,7 @@ class HFModel:
         return response
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=False)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 @register("hf")

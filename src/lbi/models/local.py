@@ -21,7 +21,6 @@ import asyncio
 import importlib.util
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from lbi.models.base import (
 )
 from lbi.models.chat import with_system
 from lbi.models.registry import register
+from lbi.models.workers import DaemonPool
 from lbi.tokens import estimate_tokens, gguf_tokenizer
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class Engine:
 
     def __init__(self, key: LoadKey) -> None:
         self.key = key
-        self.executor = ThreadPoolExecutor(max_workers=key.parallel, thread_name_prefix="lbi-llama")
+        # Daemon threads: exit (Ctrl-C) does not wait for answers llama.cpp is still computing.
+        self.executor = DaemonPool(key.parallel, "lbi-llama")
         self.load_s = 0.0
         self._server: Any = None
         self._lock = threading.Lock()

@@ -88,12 +88,12 @@ def serving(view: RunView, host: str = "127.0.0.1", port: int = 0) -> Iterator[s
         sock.close()
 
 
-def serve_forever(view: RunView, host: str, port: int) -> None:
+def serve_forever(view: RunView, sock: socket.socket) -> None:
+    """Serve on `sock` (from `bind`) until Ctrl-C; the socket is closed afterwards."""
     import uvicorn
 
     from lbi.view.app import create_app
 
-    sock = bind(host, port)
     try:
         uvicorn.Server(uvicorn.Config(create_app(view), log_level="warning", lifespan="off")).run(
             sockets=[sock]
