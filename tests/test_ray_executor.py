@@ -4,6 +4,7 @@ budget stop, and the faults of docs/scale-out.md (a node's workers killed, a hun
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -53,6 +54,10 @@ def _synth(root: Path, *extra: str, model: str = "scripted", env: str = "toy") -
     ]
 
 
+def _common(root: Path) -> list[str]:
+    return ["--set", f"run_root={root}", "--set", "embed.name=hash"]
+
+
 def _local(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
 
@@ -94,21 +99,33 @@ def _spend(root: Path) -> dict[str, object]:
     }
 
 
-def test_synth_and_eval_match_local(cluster: LoopbackCluster, tmp_path: Path) -> None:
+# `sql` on one small database with small limits keeps the second case to a few seconds.
+CASES = {
+    "toy": (["--env", "toy"], [], []),
+    "sql": (["--env", "sql:pets_1"], ["--set", "synth.max_tasks=2"], ["--limit", "3"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_synth_and_eval_match_local(case: str, cluster: LoopbackCluster, tmp_path: Path) -> None:
+    env, synth_extra, eval_extra = CASES[case]
     local, remote = tmp_path / "local", tmp_path / "ray"
-    evaluate = ["eval", "--env", "toy", "--model", "scripted", "--run", "r", "--variants", "none"]
+    evaluate = ["eval", *env, "--model", "scripted", "--run", "r", "--variants", "none"]
+    started = cluster.actors_started()
     for root, run in ((local, _local), (remote, None)):
         extra = RAY if run is None else []
         for argv in (
-            _synth(root, *extra),
-            [*LBI, *evaluate, "--set", f"run_root={root}", "--set", "embed.name=hash", *extra],
+            _synth(root, *synth_extra, *extra, env=env[1]),
+            [*LBI, *evaluate, *eval_extra, *_common(root), *extra],
         ):
             r = _local(argv, cluster.env) if run else cluster.run(argv)
             assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert cluster.actors_started() > started, "the Ray runs started no environment actor"
     assert _export(cluster, remote) == _export(cluster, local)
     got, want = _records(remote), _records(local)
     assert all(want.values()), {k: len(v) for k, v in want.items()}
     assert got == want
+    assert {t["env"] for t in map(json.loads, want["task"].values())} == {env[1].split(":")[0]}
 
 
 def test_budget_stop_matches_local(cluster: LoopbackCluster, tmp_path: Path) -> None:
@@ -213,3 +230,4 @@ def test_hung_env_actor_is_replaced_and_episode_failed(
     assert others == {k: want["trajectory"][k] for k in others}
     assert len(others) + len(hung) == len(want["trajectory"])
     _no_actors_left(cluster)
+
