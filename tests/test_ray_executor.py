@@ -4,6 +4,8 @@ budget stop, and the faults of docs/scale-out.md (a node's workers killed, a hun
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import sqlite3
@@ -13,9 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
+import psutil
 import pytest
 
+from lbi.envs.web.browser import find_marked
 from lbi.store import RunStore
 from lbi.testing.ray_cluster import PORT, LoopbackCluster, available
 from lbi.types import EvalResult, Example, Task, Trajectory, Verdict
@@ -51,6 +56,10 @@ def _synth(root: Path, *extra: str, model: str = "scripted", env: str = "toy") -
         "embed.name=hash",
         *extra,
     ]
+
+
+def _common(root: Path) -> list[str]:
+    return ["--set", f"run_root={root}", "--set", "embed.name=hash"]
 
 
 def _local(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -94,21 +103,33 @@ def _spend(root: Path) -> dict[str, object]:
     }
 
 
-def test_synth_and_eval_match_local(cluster: LoopbackCluster, tmp_path: Path) -> None:
+# `sql` on one small database with small limits keeps the second case to a few seconds.
+CASES = {
+    "toy": (["--env", "toy"], [], []),
+    "sql": (["--env", "sql:pets_1"], ["--set", "synth.max_tasks=2"], ["--limit", "3"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_synth_and_eval_match_local(case: str, cluster: LoopbackCluster, tmp_path: Path) -> None:
+    env, synth_extra, eval_extra = CASES[case]
     local, remote = tmp_path / "local", tmp_path / "ray"
-    evaluate = ["eval", "--env", "toy", "--model", "scripted", "--run", "r", "--variants", "none"]
+    evaluate = ["eval", *env, "--model", "scripted", "--run", "r", "--variants", "none"]
+    started = cluster.actors_started()
     for root, run in ((local, _local), (remote, None)):
         extra = RAY if run is None else []
         for argv in (
-            _synth(root, *extra),
-            [*LBI, *evaluate, "--set", f"run_root={root}", "--set", "embed.name=hash", *extra],
+            _synth(root, *synth_extra, *extra, env=env[1]),
+            [*LBI, *evaluate, *eval_extra, *_common(root), *extra],
         ):
             r = _local(argv, cluster.env) if run else cluster.run(argv)
             assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert cluster.actors_started() > started, "the Ray runs started no environment actor"
     assert _export(cluster, remote) == _export(cluster, local)
     got, want = _records(remote), _records(local)
     assert all(want.values()), {k: len(v) for k, v in want.items()}
     assert got == want
+    assert {t["env"] for t in map(json.loads, want["task"].values())} == {env[1].split(":")[0]}
 
 
 def test_budget_stop_matches_local(cluster: LoopbackCluster, tmp_path: Path) -> None:
@@ -212,4 +233,121 @@ def test_hung_env_actor_is_replaced_and_episode_failed(
     others = {k: v for k, v in got["trajectory"].items() if k not in {t.id for t in hung}}
     assert others == {k: want["trajectory"][k] for k in others}
     assert len(others) + len(hung) == len(want["trajectory"])
+    _no_actors_left(cluster)
+
+
+# A driver inside the cluster's namespace: scripted MiniWoB episodes through the Ray executor
+# (one environment actor), reporting each episode's actor and the Chromium it ran.
+MINIWOB_EPISODES = """
+import asyncio, json, sys
+from lbi.config import Config, ExecutorConfig
+from lbi.envs.base import EnvSpec
+from lbi.envs.web.browser import find_marked
+from lbi.envs.web.miniwob import benchmark_task
+from lbi.envs.web.solutions import solve
+from lbi.executor.ray_pool import RayExecutor
+
+async def episode(name, env):
+    reward, _ = await asyncio.to_thread(solve, env, benchmark_task(name), 3)
+    browser = [p.pid for p in find_marked(f"{env.pid}-")]  # our marker carries the owner's pid
+    return {"task": name, "reward": reward, "actor": env.pid, "browser": browser}
+
+async def main():
+    ex = RayExecutor(ExecutorConfig(kind="ray", address=sys.argv[1], workers=1))
+    spec = EnvSpec("miniwob", Config())
+    return [r async for _, r in ex.episodes(episode, ["click-test", "click-button"], 1, spec)]
+
+print("LBI", json.dumps(asyncio.run(main())))
+"""
+
+# A driver that holds one miniwob actor mid-episode until the actor is killed.
+MINIWOB_HELD = """
+import json, sys, time
+import ray
+from ray.exceptions import RayActorError
+from lbi.config import Config
+from lbi.envs.base import EnvSpec
+from lbi.envs.web.browser import find_marked
+from lbi.envs.web.miniwob import benchmark_task
+from lbi.executor.ray_pool import EnvActor, connect
+
+connect(sys.argv[1])
+actor = ray.remote(EnvActor).options(max_restarts=0, num_cpus=1).remote(EnvSpec("miniwob", Config()))
+pid = ray.get(actor.describe.remote())["pid"]
+ray.get(actor.call.remote("reset", (benchmark_task("click-test"), 0)))
+print("LBI", json.dumps({"actor": pid, "browser": [p.pid for p in find_marked(f"{pid}-")]}), flush=True)
+try:
+    while True:
+        ray.get(actor.call.remote("state_digest", ()))
+        time.sleep(0.2)
+except RayActorError:
+    print("LBI lost", flush=True)
+"""
+
+
+def _said(out: IO[str]) -> str:
+    """The driver's next line of its own (Ray prints its worker-death notices there too)."""
+    for line in out:
+        if line.startswith("LBI "):
+            return line.removeprefix("LBI ").strip()
+    return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _chromium_left(browser: list[int], actors: list[int], timeout_s: float = 30) -> list[int]:
+    """Wait for the browser's processes, and any process carrying our marker for these actors
+    (`--lbi-owner=<actor pid>-...`), to end; the PIDs still alive otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = {p for p in browser if _alive(p)}
+        left |= {p.pid for a in actors for p in find_marked(f"{a}-") if _alive(p.pid)}
+        if not left or time.monotonic() > deadline:
+            return sorted(left)
+        time.sleep(0.25)
+
+
+@pytest.mark.browser
+def test_miniwob_episode_in_actor_leaves_no_chromium(cluster: LoopbackCluster) -> None:
+    py = [sys.executable, "-c"]
+    r = cluster.run([*py, MINIWOB_EPISODES, cluster.address], timeout=180)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    episodes = json.loads(_said(io.StringIO(r.stdout)))
+    assert [(e["task"], e["reward"]) for e in episodes] == [
+        ("click-test", 1.0),
+        ("click-button", 1.0),
+    ]
+    actors = sorted({e["actor"] for e in episodes})
+    browser = sorted({p for e in episodes for p in e["browser"]})
+    # One actor, its one browser reused; neither is the driver, and both are on the cluster.
+    assert len(actors) == 1 and browser and actors[0] != os.getpid()
+    assert not _chromium_left(browser, actors), "Chromium outlived the stage's actor pool"
+    _no_actors_left(cluster)
+
+    # An actor SIGKILLed mid-episode: its guard takes the browser down with it.
+    proc = subprocess.Popen(
+        cluster.wrap([*py, MINIWOB_HELD, cluster.address]),
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        held = json.loads(_said(proc.stdout))
+        assert held["browser"] and held["actor"] in cluster.actors()
+        os.kill(held["actor"], signal.SIGKILL)
+        assert _said(proc.stdout) == "lost"
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = _chromium_left(held["browser"], [held["actor"]])
+    assert not left, f"Chromium outlived its killed actor: {left}"
     _no_actors_left(cluster)

@@ -40,6 +40,7 @@ from lbi.executor import EnvFactory, LocalExecutor
 if TYPE_CHECKING:
     from lbi.config import ExecutorConfig
     from lbi.envs.base import ActionSpace, Environment
+    from lbi.types import Task
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -122,8 +123,8 @@ class RemoteEnv:
     def action_space(self) -> ActionSpace:
         return self.space
 
-    def reset(self, *args: Any) -> tuple[str, dict[str, Any]]:
-        return cast(tuple[str, dict[str, Any]], self._call("reset", *args))
+    def reset(self, task: Task, seed: int | None = None) -> tuple[str, dict[str, Any]]:
+        return cast(tuple[str, dict[str, Any]], self._call("reset", task, seed))
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         return cast(tuple[str, float, bool, bool, dict[str, Any]], self._call("step", action))

@@ -135,6 +135,13 @@ class LoopbackCluster:
         ]
         return [p for p in pids if self.ppid(p) in raylets and f"ray::{name}" in self.cmdline(p)]
 
+    def actors_started(self, name: str = "EnvActor") -> int:
+        """How many `name` actors the cluster has started so far (from its worker logs, which
+        both nodes write under the shared temp dir): proof that a run used the cluster."""
+        logs = Path(self.tmp, "session_latest", "logs")
+        mark = f":actor_name:{name}\n"
+        return sum(f.read_text(errors="replace").count(mark) for f in logs.glob("worker-*.out"))
+
     def stop(self) -> None:
         if self.holder is None:
             return
