@@ -34,12 +34,16 @@ def envs_check(
     name: Annotated[str, typer.Argument(help="Environment spec, e.g. sql, sql:concert_singer.")],
     url: Annotated[str | None, typer.Option(help="For site/mcp: the URL to check.")] = None,
     docs: Annotated[Path | None, typer.Option(help="For site/mcp: a documentation folder.")] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="A suite file (.jsonl/.yaml): its references must score.")
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Validate an environment: docs, reproducible reset, bad actions, reference solutions, close."""
     from lbi.envs.base import make_env
     from lbi.envs.check import check_env
+    from lbi.envs.suite_file import with_suite
 
     cfg = cli_config(config, set_)
     prefix = name.split(":")[0].split(".")[0]
@@ -50,7 +54,7 @@ def envs_check(
         if docs:
             opts["docs_dir"] = str(docs)
         cfg.env_options[prefix] = opts
-    report = check_env(lambda: make_env(name, cfg))
+    report = check_env(with_suite(lambda: make_env(name, cfg), suite))
     for r in report.results:
         mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"
         out.print(f"{mark} {r.name}" + (f"  [dim]{r.detail}[/]" if r.detail else ""))

@@ -81,7 +81,11 @@ def eval_(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     suite: Annotated[
-        str | None, typer.Option(help="Benchmark suite (default: the environment's first).")
+        str | None,
+        typer.Option(
+            help="Benchmark suite: a shipped one's name, or a file of tasks (.jsonl/.yaml, "
+            "docs/environments/custom.md) (default: the environment's first)."
+        ),
     ] = None,
     variants: Annotated[
         str | None,
@@ -96,16 +100,20 @@ def eval_(
 ) -> None:
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
+    from lbi.envs.suite_file import with_suite
     from lbi.eval.harness import EvalPlan, contamination, evaluate, report_meta, supported_variants
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
     cfg = cli_config(config, set_, model, env)
     ctx = start_run(cfg, run)
-    probe = ctx.env_factory()()
+    probe = with_suite(ctx.env_factory(), suite)()
     suite = suite or (probe.suites() or [""])[0]
     if not suite:
-        raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+        probe.close()
+        raise ConfigError(
+            f"environment {cfg.env} has no benchmark suites; bring one: --suite FILE.jsonl"
+        )
     bench = probe.load_suite(suite)
     probe.close()
     chosen = [v.strip() for v in variants.split(",")] if variants else supported_variants(ctx)

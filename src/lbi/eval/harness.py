@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
 from lbi.envs.base import Environment
+from lbi.envs.suite_file import with_suite
 from lbi.eval.metered import MeteredDoor
 from lbi.executor import LocalExecutor
 from lbi.progress import stage_progress
@@ -111,7 +112,7 @@ async def evaluate(
     ctx: RunContext, plan: EvalPlan, indexes: dict[str, ExampleIndex]
 ) -> list[EvalResult]:
     door = ctx.door()
-    make_env = ctx.env_factory()
+    make_env = with_suite(ctx.env_factory(), plan.suite)  # a suite file: its tasks and checks
     probe = make_env()
     tasks = probe.load_suite(plan.suite)
     floors = [
