@@ -43,6 +43,14 @@ ModelOpt = Annotated[
 EnvOpt = Annotated[
     str | None, typer.Option("--env", "-e", help="Environment, e.g. sql, sql:concert_singer, toy.")
 ]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(help="For site/mcp: the running site's or server's URL (env_options.ENV.url)."),
+]
+DocsOpt = Annotated[
+    Path | None,
+    typer.Option(help="A documentation folder for the environment (env_options.ENV.docs_dir)."),
+]
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", "-r", help="Run name (default: derived from env, model and config)."),
@@ -94,14 +102,26 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def cli_config(
-    config: Path | None, sets: list[str] | None, model: str | None = None, env: str | None = None
+    config: Path | None,
+    sets: list[str] | None,
+    model: str | None = None,
+    env: str | None = None,
+    url: str | None = None,
+    docs: Path | None = None,
 ) -> Config:
     extra = list(sets or [])
     if model:
         extra.append(f"model={model}")
     if env:
         extra.append(f"env={env}")
-    return load_config(config, extra)
+    cfg = load_config(config, extra)
+    if url or docs:  # the settings they stand for: env_options.<env family>.url / docs_dir
+        prefix = cfg.env.split(":")[0].split(".")[0]
+        opts = dict(cfg.env_options.get(prefix, {}))
+        opts.update({"url": url} if url else {})
+        opts.update({"docs_dir": str(docs)} if docs else {})
+        cfg.env_options[prefix] = opts
+    return cfg
 
 
 def arun(coro: Coroutine[Any, Any, T]) -> T:

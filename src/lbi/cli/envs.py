@@ -45,15 +45,7 @@ def envs_check(
     from lbi.envs.check import check_env
     from lbi.envs.suite_file import with_suite
 
-    cfg = cli_config(config, set_)
-    prefix = name.split(":")[0].split(".")[0]
-    if url or docs:
-        opts = dict(cfg.env_options.get(prefix, {}))
-        if url:
-            opts["url"] = url
-        if docs:
-            opts["docs_dir"] = str(docs)
-        cfg.env_options[prefix] = opts
+    cfg = cli_config(config, set_, env=name, url=url, docs=docs)
     report = check_env(with_suite(lambda: make_env(name, cfg), suite))
     for r in report.results:
         mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"

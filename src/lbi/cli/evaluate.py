@@ -9,10 +9,12 @@ import typer
 
 from lbi.cli.app import (
     ConfigOpt,
+    DocsOpt,
     EnvOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
+    UrlOpt,
     app,
     arun,
     cli_config,
@@ -78,6 +80,8 @@ def eval_(
     env: EnvOpt = None,
     model: ModelOpt = None,
     run: RunOpt = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     suite: Annotated[
@@ -105,7 +109,7 @@ def eval_(
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
-    cfg = cli_config(config, set_, model, env)
+    cfg = cli_config(config, set_, model, env, url, docs)
     ctx = start_run(cfg, run)
     probe = with_suite(ctx.env_factory(), suite)()
     suite = suite or (probe.suites() or [""])[0]

@@ -10,10 +10,12 @@ import typer
 
 from lbi.cli.app import (
     ConfigOpt,
+    DocsOpt,
     EnvOpt,
     ModelOpt,
     RunOpt,
     SetOpt,
+    UrlOpt,
     app,
     arun,
     cli_config,
@@ -32,10 +34,12 @@ def _stages(
     model: str | None,
     env: str | None,
     run: str | None,
+    url: str | None = None,
+    docs: Path | None = None,
 ) -> None:
     from lbi.pipeline.synth import run_all
 
-    cfg = cli_config(config, set_, model, env)
+    cfg = cli_config(config, set_, model, env, url, docs)
     ctx = start_run(cfg, run)
 
     async def go() -> dict:
@@ -104,10 +108,12 @@ def _stage_command(stages: tuple[str, ...]) -> Callable[..., None]:
         env: EnvOpt = None,
         model: ModelOpt = None,
         run: RunOpt = None,
+        url: UrlOpt = None,
+        docs: DocsOpt = None,
         config: ConfigOpt = None,
         set_: SetOpt = None,
     ) -> None:
-        _stages(stages, config, set_, model, env, run)
+        _stages(stages, config, set_, model, env, run, url, docs)
 
     return command
 
@@ -184,6 +190,8 @@ def export(
 def episode(
     env: EnvOpt = None,
     model: ModelOpt = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     suite: Annotated[
@@ -207,7 +215,7 @@ def episode(
     from lbi.models.door import open_door
     from lbi.types import Step, Task, Trajectory
 
-    cfg = cli_config(config, set_, model, env)
+    cfg = cli_config(config, set_, model, env, url, docs)
     environment = with_suite(lambda: make_env(cfg.env, cfg), suite)()
     if instruction:
         base = environment.sample_tasks()[0]

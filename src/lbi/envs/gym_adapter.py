@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 class GymOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     docs: str | None = None
+    docs_dir: str | None = None  # the same, as `--docs` sets it
     action_description: str = "Reply with one text action."
     kwargs: dict[str, Any] = Field(default_factory=dict)
     grammar: str | None = None
@@ -197,6 +198,7 @@ def make_gym_env(arg: str, config: Config) -> GymTextEnv:
         import gymnasium
     except ImportError:
         raise EnvError("gym:ID needs gymnasium: pip install 'lbi[gym]'") from None
+    opts.docs = opts.docs or opts.docs_dir
     if not opts.docs:
         raise EnvError(
             f"gym:{arg} needs its documentation: --set env_options.gym.docs=FILE_OR_FOLDER"

@@ -17,7 +17,8 @@ SQL script, is run on the check database first). `check` is one of:
 - `{"python": "module:function"}`: `function(task, outcome) -> bool | float`.
 
 SQL checks run on `check.db`, else the file's `db`, else the environment's own `db`; a path is
-relative to the suite file, and anything with `://` is an SQLAlchemy URL. `SuiteFileEnv` wraps
+relative to the suite file, and anything with `://` is an SQLAlchemy URL. A suite that resets
+or checks database state runs its episodes one at a time. `SuiteFileEnv` wraps
 the environment: when the episode ends it scores the check and puts the score on the last step
 (1.0 is a success), so every command that drives episodes evaluates it like a shipped suite.
 """
@@ -148,6 +149,9 @@ class Suite:
         self.tasks = [self._task(i, row, env) for i, row in enumerate(rows)]
         if not self.tasks:
             raise EnvError(f"suite file {self.path} has no tasks")
+        self.shares_db = any(
+            "db_fixture" in t.setup or "sql" in t.gold["check"] for t in self.tasks
+        )
 
     def _rows(self) -> list[dict[str, Any]]:
         import yaml
@@ -243,7 +247,8 @@ class SuiteFileEnv:
 
     def __init__(self, env: Environment, suite: Suite) -> None:
         self.env, self.suite = env, suite
-        self.name, self.max_concurrency = env.name, env.max_concurrency
+        # Tasks that reset or check a shared database run one at a time.
+        self.name, self.max_concurrency = env.name, 1 if suite.shares_db else env.max_concurrency
         self._task: Task | None = None
         self._outcome = Outcome()
 
