@@ -226,7 +226,7 @@ async def drive(
         decision = await policy.decide(ctx)
         if decision is None:
             break
-        reward, info = 0.0, {}
+        reward, info = 0.0, dict[str, Any]()
         if decision.error is not None:
             next_obs, info = decision.error, {"error": True}
         else:
@@ -246,6 +246,7 @@ async def drive(
             messages=decision.messages or [],
             tools=decision.tools,
             digest=digest,
+            other_actions=list(info.get("other_actions") or []),
         )
         traj.steps.append(step)
         if on_step:
