@@ -64,7 +64,7 @@ class Tau2Options(BaseModel):
     policy_in_prompt: bool = True  # tau2's own agent gets the policy in its system prompt
 
 
-MAX_USER_CALLS = 10  # phone tool calls the customer may make in one turn before they must talk
+MAX_USER_CALLS = 10  # phone calls the customer may make in one agent step before they must talk
 
 
 class Tau2Env:
@@ -257,32 +257,32 @@ class Tau2Env:
         return out
 
     def _user_turn(self) -> str:
-        """The customer's next message; before it, any tool calls they make on their phone."""
-        for calls in range(MAX_USER_CALLS + 1):
-            request = ChatRequest(
-                messages=self._user_messages(),
-                temperature=self.options.user_temperature,
-                max_tokens=self.options.user_max_tokens,
-                seed=self._seed,
-                kind="user_sim",
-                meta={
-                    "env": self.name,
-                    "task": self._task.id if self._task else None,
-                    "scenario": self._scenario,
-                },
-            )
-            loop, door = self._user_door()
-            reply = loop.run(door.chat(request, stage="user_sim")).text.strip() or "(no reply)"
-            call = self._phone_call(reply) if calls < MAX_USER_CALLS else None
-            if call is None:
-                break
+        request = ChatRequest(
+            messages=self._user_messages(),
+            temperature=self.options.user_temperature,
+            max_tokens=self.options.user_max_tokens,
+            seed=self._seed,
+            kind="user_sim",
+            meta={
+                "env": self.name,
+                "task": self._task.id if self._task else None,
+                "scenario": self._scenario,
+            },
+        )
+        loop, door = self._user_door()
+        reply = loop.run(door.chat(request, stage="user_sim")).text.strip() or "(no reply)"
+        call = self._phone_call(reply)
+        if call is not None:  # an action on their phone; they see its result and go on
             self._user_tool(call)
+            return self._user_turn()
         self._messages.append(UserMessage(role="user", content=reply))
         return reply
 
     def _phone_call(self, reply: str) -> ToolCall | None:
         """A reply that is one JSON tool call, where the customer has tools, is a phone action."""
         if not self.domain.user_tools or not reply.lstrip("`").lstrip().startswith(("{", "json")):
+            return None
+        if len(self._user_actions) >= MAX_USER_CALLS:  # enough for one step: now they talk
             return None
         call = parse_tool_action(reply)
         if isinstance(call, ToolActionError):
