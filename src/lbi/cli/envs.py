@@ -37,6 +37,15 @@ def envs_check(
     suite: Annotated[
         str | None, typer.Option(help="A suite file (.jsonl/.yaml): its references must score.")
     ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The model behind any simulated party (tau2's customer): the offline, exact "
+            "`scripted` double by default, so the check tests the environment, not a model.",
+        ),
+    ] = "scripted",
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -45,7 +54,7 @@ def envs_check(
     from lbi.envs.check import check_env
     from lbi.envs.suite_file import with_suite
 
-    cfg = cli_config(config, set_, env=name, url=url, docs=docs)
+    cfg = cli_config(config, set_, model, env=name, url=url, docs=docs)
     report = check_env(with_suite(lambda: make_env(name, cfg), suite))
     for r in report.results:
         mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"
