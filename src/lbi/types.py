@@ -87,6 +87,9 @@ class Step(BaseModel):
     # The exact request the model was sent for this step, so training data matches it.
     messages: list[dict[str, Any]] = Field(default_factory=list)
     tools: list[dict[str, Any]] | None = None
+    # What other actors did during the step, e.g. tau2's simulated customer on their phone:
+    # [{"actor": "user", "action": ..., "result": ...}] (from the env's info["other_actions"]).
+    other_actions: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Trajectory(Record):

@@ -236,6 +236,7 @@ async def drive(
             break
         for decision in decisions:
             ended = terminated or truncated
+            info: dict[str, Any] = {}
             if decision.error is not None or ended:
                 next_obs, reward = decision.error or after_end(decision.action), 0.0
                 error = True
@@ -257,6 +258,7 @@ async def drive(
                 messages=decision.messages or [],
                 tools=decision.tools,
                 digest=digest,
+                other_actions=list(info.get("other_actions") or []),
             )
             traj.steps.append(step)
             if on_step:

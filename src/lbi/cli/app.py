@@ -191,7 +191,6 @@ def cli_config(
     sets: list[str] | None,
     model: str | None = None,
     env: str | None = None,
-    *,
     url: str | None = None,
     docs: Path | None = None,
 ) -> Config:

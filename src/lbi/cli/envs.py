@@ -16,7 +16,6 @@ from lbi.cli.app import (
     cli_config,
     friendly,
     out,
-    with_env_source,
 )
 
 envs_app = typer.Typer(
@@ -43,15 +42,28 @@ def envs_check(
     name: Annotated[str, typer.Argument(help="Environment spec, e.g. sql, sql:concert_singer.")],
     url: UrlOpt = None,
     docs: DocsOpt = None,
+    suite: Annotated[
+        str | None, typer.Option(help="A suite file (.jsonl/.yaml): its references must score.")
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The model behind any simulated party (tau2's customer): the offline, exact "
+            "`scripted` double by default, so the check tests the environment, not a model.",
+        ),
+    ] = "scripted",
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Validate an environment: docs, reproducible reset, bad actions, reference solutions, close."""
     from lbi.envs.base import make_env
     from lbi.envs.check import check_env
+    from lbi.envs.suite_file import with_suite
 
-    cfg = with_env_source(cli_config(config, set_), name, url, docs)
-    report = check_env(lambda: make_env(name, cfg))
+    cfg = cli_config(config, set_, model, env=name, url=url, docs=docs)
+    report = check_env(with_suite(lambda: make_env(name, cfg), suite))
     for r in report.results:
         mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"
         out.print(

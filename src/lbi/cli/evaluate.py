@@ -87,10 +87,16 @@ def eval_(
     env: EnvOpt = None,
     model: ModelOpt = None,
     run: RunOpt = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     suite: Annotated[
-        str | None, typer.Option(help="Benchmark suite (default: the environment's first).")
+        str | None,
+        typer.Option(
+            help="Benchmark suite: a shipped one's name, or a file of tasks (.jsonl/.yaml, "
+            "docs/environments/custom.md) (default: the environment's first)."
+        ),
     ] = None,
     variants: Annotated[
         str | None,
@@ -105,8 +111,6 @@ def eval_(
             "(default: the config's eval.seeds)."
         ),
     ] = None,
-    url: UrlOpt = None,
-    docs: DocsOpt = None,
     limit: LimitOpt = None,
     concurrency: ConcurrencyOpt = None,
     dry_run: DryRunOpt = False,
@@ -114,6 +118,7 @@ def eval_(
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
     from lbi.envs.base import make_env
+    from lbi.envs.suite_file import with_suite
     from lbi.eval.harness import EvalPlan, contamination, evaluate, report_meta, supported_variants
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
@@ -128,11 +133,13 @@ def eval_(
     bad = [v for v in asked if v not in VARIANTS]
     if bad:
         raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
-    probe = make_env(cfg.env, cfg)
+    probe = with_suite(lambda: make_env(cfg.env, cfg), suite)()
     try:
         suite = suite or (probe.suites() or [""])[0]
         if not suite:
-            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+            raise ConfigError(
+                f"environment {cfg.env} has no benchmark suites; bring one: --suite FILE.jsonl"
+            )
         bench = probe.load_suite(suite)[:limit]
     finally:
         probe.close()

@@ -216,10 +216,12 @@ def export(
 def episode(
     env: EnvOpt = None,
     model: ModelOpt = None,
+    url: UrlOpt = None,
+    docs: DocsOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     suite: Annotated[
-        str | None, typer.Option(help="Take the task from this benchmark suite.")
+        str | None, typer.Option(help="Take the task from this benchmark suite (or suite file).")
     ] = None,
     task: Annotated[
         int, typer.Option(help="Index of the task in the suite (or sample tasks).")
@@ -235,12 +237,13 @@ def episode(
     from lbi.agents.react import EpisodeSettings, run_episode
     from lbi.config import ConfigError
     from lbi.envs.base import make_env
+    from lbi.envs.suite_file import with_suite
     from lbi.models.accounting import Accountant
     from lbi.models.door import open_door
     from lbi.types import Step, Task, Trajectory
 
-    cfg = cli_config(config, set_, model, env)
-    environment = make_env(cfg.env, cfg)
+    cfg = cli_config(config, set_, model, env, url, docs)
+    environment = with_suite(lambda: make_env(cfg.env, cfg), suite)()
     if instruction:
         base = environment.sample_tasks()[0]
         the_task = Task(env=base.env, instruction=instruction, setup=base.setup, origin="user")

@@ -7,8 +7,17 @@ error observations so the contract holds. From the command line, with no Python 
     lbi synth --env gym:MyGame-v0 --set env_options.gym.docs=docs/game.md
 
 (`gym:module:MyGame-v0` imports `module` first, as `gymnasium.make` does, so an environment
-registered on import is found.) Settings under `env_options.gym`: `docs` (file or folder),
-`action_description`, `kwargs` (passed to `gymnasium.make`). In Python, a few lines:
+registered on import is found.) Settings under `env_options.gym` (`GymOptions`): `docs`,
+`action_description`, `kwargs` (passed to `gymnasium.make`); the actions: `grammar` (a GBNF rule
+for one action, so a grammar-capable model only writes valid ones), `actions` (a fixed list of
+valid actions: a grammar and a check), `actions_info` (an `info` key listing the valid actions
+at each step: shown with the observation, and checked), `action_regex`, `examples`, `finish`;
+`error_pattern` (a regex: an observation that matches is an error, e.g. "unknown command");
+success: `success_info` (an `info` key that is true when won) and/or `success_score` (the
+episode's return at least this). With a success option the final step's reward is 1.0 for a
+won game and 0.0 otherwise (the wrapped env's own reward is in `info["env_reward"]`, the running
+return in `info["return"]`). A task's `setup` goes to the wrapped `reset` as `options` (its
+`seed`, if any, as the seed). In Python, a few lines:
 
     register_env("myenv")(lambda arg, cfg: GymTextEnv(MyGymEnv(), name="myenv", docs_dir="docs/"))
 """
@@ -16,15 +25,40 @@ registered on import is found.) Settings under `env_options.gym`: `docs` (file o
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
 from lbi.envs.docs import docs_from_path
+from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
     from lbi.config import Config
-from lbi.types import Doc, Task
+
+
+class GymOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    docs: str | None = None
+    docs_dir: str | None = None  # the same, as `--docs` sets it
+    action_description: str = "Reply with one text action."
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    grammar: str | None = None
+    actions: list[str] = Field(default_factory=list)
+    actions_info: str | None = None
+    action_regex: str | None = None
+    examples: list[str] = Field(default_factory=list)
+    finish: str | None = None
+    error_pattern: str | None = None
+    success_info: str | None = None
+    success_score: float | None = None
+
+
+def _gbnf_literal(text: str) -> str:
+    return json.dumps(text)  # GBNF string literals use JSON-style escapes
 
 
 class GymTextEnv:
@@ -38,38 +72,98 @@ class GymTextEnv:
         docs_dir: str | Path | None = None,
         action_description: str = "Reply with one text action.",
         tasks: list[Task] | None = None,
+        options: GymOptions | None = None,
     ) -> None:
         self.gym_env = gym_env
         self.name = name
+        self.options = options or GymOptions(action_description=action_description)
         self._docs = list(docs or []) + (docs_from_path(name, docs_dir) if docs_dir else [])
-        self._action_description = action_description
         self._tasks = tasks or [
             Task(env=name, instruction="Interact with the environment.", origin="user")
         ]
+        try:
+            self._error = re.compile(self.options.error_pattern or r"(?!x)x", re.I)
+            self._regex = re.compile(self.options.action_regex or r".*", re.S)
+        except re.error as e:
+            raise EnvError(f"{name}: bad regex in env_options.gym: {e}") from None
         self._last_obs = ""
+        self._valid: list[str] | None = None
+        self._return = 0.0
 
     def docs(self) -> list[Doc]:
         return list(self._docs)
 
     def action_space(self) -> ActionSpace:
-        return ActionSpace(description=self._action_description)
+        o = self.options
+        grammar = o.grammar or (" | ".join(map(_gbnf_literal, o.actions)) if o.actions else None)
+        description = o.action_description
+        if o.actions:
+            description += "\nValid actions: " + ", ".join(o.actions)
+        if o.actions_info:
+            description += "\nThe valid actions are listed after each observation."
+        examples = o.examples or o.actions[:4]
+        return ActionSpace(
+            description=description, grammar=grammar, examples=examples, finish=o.finish
+        )
+
+    def _observe(self, obs: Any, info: dict[str, Any]) -> str:
+        self._last_obs = str(obs)
+        key = self.options.actions_info
+        if key and isinstance(info.get(key), list | tuple):
+            self._valid = [str(a) for a in info[key]]
+            return f"{self._last_obs}\nValid actions: {', '.join(self._valid)}"
+        return self._last_obs
 
     def reset(self, task: Task, seed: int | None = None) -> tuple[str, dict[str, Any]]:
-        options = dict(task.setup) or None
-        obs, info = self.gym_env.reset(seed=seed if seed is not None else 0, options=options)
-        self._last_obs = str(obs)
-        return self._last_obs, dict(info or {})
+        options = dict(task.setup)
+        if "seed" in options:
+            seed = int(options.pop("seed"))
+        obs, info = self.gym_env.reset(
+            seed=seed if seed is not None else 0, options=options or None
+        )
+        info = dict(info or {})
+        self._valid, self._return = (list(self.options.actions) or None), 0.0
+        return self._observe(obs, info), info
+
+    def _invalid(self, action: str) -> str | None:
+        if not isinstance(action, str) or not action.strip():
+            return "Error: empty action."
+        if not self._regex.fullmatch(action.strip()):
+            return (
+                f"Error: {action.strip()!r} is not an action (it must match {self._regex.pattern})."
+            )
+        if self._valid is not None and action.strip().lower() not in {
+            a.lower() for a in self._valid
+        }:
+            return (
+                f"Error: {action.strip()!r} is not a valid action. Valid: {', '.join(self._valid)}"
+            )
+        return None
 
     def step(self, action: str) -> StepResult:
-        if not isinstance(action, str) or not action.strip():
-            return "Error: empty action.", 0.0, False, False, {"error": True}
+        bad = self._invalid(action)
+        if bad:
+            return bad, 0.0, False, False, {"error": True}
         try:
-            obs, reward, terminated, truncated, info = self.gym_env.step(action)
+            obs, reward, terminated, truncated, info = self.gym_env.step(action.strip())
         except Exception as e:  # the wrapped env rejected the action: tell the agent, go on
             return f"Error: {type(e).__name__}: {e}", 0.0, False, False, {"error": True}
         info = dict(info or {})
-        self._last_obs = str(obs)
-        return self._last_obs, float(reward), bool(terminated), bool(truncated), info
+        text = self._observe(obs, info)
+        if self._error.search(self._last_obs):
+            info["error"] = True
+        self._return += float(reward)
+        info["return"] = self._return
+        o = self.options
+        if o.success_info is None and o.success_score is None:
+            return text, float(reward), bool(terminated), bool(truncated), info
+        info["env_reward"] = float(reward)
+        won = (o.success_info is not None and bool(info.get(o.success_info))) or (
+            o.success_score is not None and self._return >= o.success_score
+        )
+        done = bool(terminated or truncated)
+        info["success"] = won if done else False
+        return text, float(won) if done else 0.0, bool(terminated), bool(truncated), info
 
     def state_digest(self) -> str:
         digest = getattr(self.gym_env, "state_digest", None)
@@ -83,7 +177,7 @@ class GymTextEnv:
         return []
 
     def load_suite(self, name: str) -> list[Task]:
-        raise EnvError(f"{self.name} has no benchmark suites")
+        raise EnvError(f"{self.name} has no shipped suites; bring one: lbi eval --suite FILE.jsonl")
 
     def sample_tasks(self) -> list[Task]:
         return list(self._tasks)
@@ -92,22 +186,25 @@ class GymTextEnv:
 @register_env("gym")
 def make_gym_env(arg: str, config: Config) -> GymTextEnv:
     """`gym:ID`: any registered Gymnasium environment with text observations and actions."""
-    opts = dict(config.env_options.get("gym", {}))
+    try:
+        opts = GymOptions.model_validate(config.env_options.get("gym", {}))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise EnvError(f"bad env_options.gym.{where}: {first['msg']}") from None
     if not arg:
         raise EnvError("gym needs a Gymnasium id: --env gym:ID (or gym:module:ID)")
     try:
         import gymnasium
     except ImportError:
         raise EnvError("gym:ID needs gymnasium: pip install 'lbi[gym]'") from None
-    try:
-        gym_env = gymnasium.make(arg, **dict(opts.get("kwargs") or {}))
-    except (gymnasium.error.Error, ModuleNotFoundError) as e:
-        raise EnvError(f"gym:{arg}: {e}") from None
-    docs = opts.get("docs")
-    if not docs:
-        gym_env.close()
+    opts.docs = opts.docs or opts.docs_dir
+    if not opts.docs:
         raise EnvError(
             f"gym:{arg} needs its documentation: --set env_options.gym.docs=FILE_OR_FOLDER"
         )
-    description = str(opts.get("action_description") or "Reply with one text action.")
-    return GymTextEnv(gym_env, name=f"gym:{arg}", docs_dir=docs, action_description=description)
+    try:
+        gym_env = gymnasium.make(arg, **opts.kwargs)
+    except (gymnasium.error.Error, ModuleNotFoundError) as e:
+        raise EnvError(f"gym:{arg}: {e}") from None
+    return GymTextEnv(gym_env, name=f"gym:{arg}", docs_dir=opts.docs, options=opts)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, new_trajectory, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
 from lbi.envs.base import EnvError, Environment
+from lbi.envs.suite_file import with_suite
 from lbi.eval.contamination import require_benchmark
 from lbi.eval.metered import MeteredDoor
 from lbi.executor import env_resources, make_executor
@@ -116,7 +117,7 @@ async def evaluate(
     ctx: RunContext, plan: EvalPlan, indexes: dict[str, ExampleIndex]
 ) -> list[EvalResult]:
     door = ctx.door()
-    make_env = ctx.env_factory()
+    make_env = with_suite(ctx.env_factory(), plan.suite)  # a suite file: its tasks and checks
     probe = make_env()
     tasks = probe.load_suite(plan.suite)[: plan.limit]
     require_benchmark(tasks, plan.suite)

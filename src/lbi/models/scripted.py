@@ -3,6 +3,8 @@
 Three behaviours, so tests and demos run offline and exactly:
 - canned answers by prompt kind (`request.kind`), derived from the request's `meta`;
 - a policy that replays a task's reference solution (`meta["reference"]`, step `meta["step"]`);
+- a simulated user (`user_sim`) that makes the one tool call (a JSON line) the other side's
+  latest message asks of it, says "Done." after its result, and "ok" otherwise;
 - replay of real model outputs recorded by the door (`scripted:replay=PATH.jsonl`).
 Handlers can be overridden per kind: `ScriptedModel(handlers={"judge": fn})`.
 """
@@ -76,6 +78,28 @@ def _query(req: ChatRequest) -> str:
     return str(req.meta.get("instruction") or req.messages[-1].get("content", ""))[:200]
 
 
+def _json_call(text: Any) -> str | None:
+    for line in str(text or "").splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and "name" in obj:
+                return line
+    return None
+
+
+def _user_sim(req: ChatRequest) -> str:
+    msgs = req.messages
+    if len(msgs) >= 2 and msgs[-2].get("role") == "assistant" and _json_call(msgs[-2]["content"]):
+        return "Done."  # the last message is the result of the call it just made
+    if msgs and msgs[-1].get("role") == "user":
+        return _json_call(msgs[-1].get("content")) or "ok"
+    return "ok"
+
+
 DEFAULT_HANDLERS: dict[str, Handler] = {
     "tasks": _tasks,
     "explore": _tasks,
@@ -83,6 +107,7 @@ DEFAULT_HANDLERS: dict[str, Handler] = {
     "backward": _backward,
     "judge": _judge,
     "query": _query,
+    "user_sim": _user_sim,
 }
 
 

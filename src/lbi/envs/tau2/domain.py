@@ -26,7 +26,13 @@ from lbi.types import Task
 
 logger.disable("tau2")  # before any tau2 import: its DEBUG logging would flood our output
 
-from tau2.data_model.message import AssistantMessage, Message, ToolCall, UserMessage  # noqa: E402
+from tau2.data_model.message import (  # noqa: E402
+    AssistantMessage,
+    Message,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
 from tau2.data_model.tasks import RewardType  # noqa: E402
 from tau2.data_model.tasks import Task as Tau2Task  # noqa: E402
 from tau2.environment.environment import Environment as Tau2Environment  # noqa: E402
@@ -42,22 +48,23 @@ __all__ = [
     "Message",
     "Tau2Task",
     "ToolCall",
+    "ToolMessage",
     "UserMessage",
     "get_domain",
 ]
 
-DOMAINS = ("airline", "retail", "mock")
-UNSUPPORTED = {
-    "telecom": "its tasks need the simulated user to call tools on their own phone (user-side "
-    "tools and a user database), which this wrapper's text-only user simulator does not do",
-}
+DOMAINS = ("airline", "retail", "telecom", "mock")
+# How a gold reference asks the customer to act on their phone (one tool call per message).
+ASK_USER = "Please do this on your phone:"
 GREETING = "Hi! How can I help you today?"  # tau2's orchestrator opens every conversation so
 STOP_TOKENS = ("###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###")
 QUICK = 10
 
 
-def user_guidelines() -> str:
-    return (DATA_DIR / "tau2" / "user_simulator" / "simulation_guidelines.md").read_text()
+def user_guidelines(tools: bool = False) -> str:
+    """tau2's guidelines for its simulated user; the `_tools` variant where the user has tools."""
+    name = "simulation_guidelines_tools.md" if tools else "simulation_guidelines.md"
+    return (DATA_DIR / "tau2" / "user_simulator" / name).read_text()
 
 
 @dataclass
@@ -70,8 +77,6 @@ class Domain:
     """Per-process, read-only facts about one domain; `fresh_env()` is the only factory."""
 
     def __init__(self, name: str) -> None:
-        if name in UNSUPPORTED:
-            raise EnvError(f"tau2 domain {name!r} is not supported: {UNSUPPORTED[name]}")
         if name not in DOMAINS:
             raise EnvError(f"unknown tau2 domain {name!r}; known: {', '.join(DOMAINS)}")
         self.name = name
@@ -81,14 +86,26 @@ class Domain:
         self.policy: str = env.get_policy()
         self.tools = {t.name: t for t in env.get_tools()}
         self.tool_types = {n: env.tools.tool_type(n) for n in self.tools}
+        # Dual control (telecom): the customer's own tools, on the customer's own database.
+        self.user_tools = {t.name: t for t in env.get_user_tools()} if env.user_tools else {}
+        self.user_tool_types = {n: env.user_tools.tool_type(n) for n in self.user_tools}
+        self._pristine_user = (
+            pickle.dumps(env.user_tools.db, protocol=pickle.HIGHEST_PROTOCOL)
+            if env.user_tools
+            else None
+        )
 
     def fresh_env(self, solo_mode: bool = False) -> Tau2Environment:
-        env: Tau2Environment = self.module.get_environment(db=pickle.loads(self._pristine))
+        kwargs: dict[str, Any] = {"db": pickle.loads(self._pristine)}
+        if self._pristine_user is not None:
+            kwargs["user_db"] = pickle.loads(self._pristine_user)
+        env: Tau2Environment = self.module.get_environment(**kwargs)
         return env
 
     @cached_property
     def tasks(self) -> dict[str, Tau2Task]:
-        return {t.id: t for t in self.module.get_tasks()}
+        """Every task the package ships (telecom: 2,285; its `base` split is the benchmark)."""
+        return {t.id: t for t in self.module.get_tasks(None)}
 
     def split(self, name: str) -> list[str]:
         splits: dict[str, list[str]] = (
@@ -96,9 +113,10 @@ class Domain:
         )
         return list(splits.get(name, []))
 
-    def is_write(self, tool: str) -> bool:
-        """Tools the package marks as writes (they change the database)."""
-        return self.tool_types.get(tool) == ToolType.WRITE
+    def is_write(self, tool: str, requestor: str = "assistant") -> bool:
+        """Tools the package marks as writes (they change the agent's or the user's database)."""
+        types = self.user_tool_types if requestor == "user" else self.tool_types
+        return types.get(tool) == ToolType.WRITE
 
     def may_change_state(self, tool: str) -> bool:
         """Anything not marked read/think might change the database (used to skip copies)."""
@@ -118,11 +136,23 @@ class Domain:
         )
         return out
 
-    def reference(self, task: Tau2Task) -> list[str]:
-        """The gold actions, the gold information said to the customer, then done."""
+    def user_schemas(self) -> list[dict[str, Any]]:
+        return [self.user_tools[n].openai_schema for n in sorted(self.user_tools)]
+
+    def gold_actions(self, task: Tau2Task) -> list[Any]:
         ec = task.evaluation_criteria
-        acts = [a for a in (ec.actions or []) if a.requestor == "assistant"] if ec else []
-        ref = [format_tool_action(a.name, a.arguments) for a in acts]
+        return list(ec.actions or []) if ec else []
+
+    def reference(self, task: Tau2Task, actions: list[Any] | None = None) -> list[str]:
+        """The gold actions in order (each of the customer's asked of them in a message, as the
+        one tool call to make on their phone), the gold information said to them, then done."""
+        ec = task.evaluation_criteria
+        ref = []
+        for a in self.gold_actions(task) if actions is None else actions:
+            call = format_tool_action(a.name, a.arguments)
+            if a.requestor == "user":
+                call = format_tool_action(RESPOND, {"content": f"{ASK_USER}\n{call}"})
+            ref.append(call)
         info = list(ec.communicate_info or []) if ec else []
         if info:
             ref.append(
@@ -151,13 +181,21 @@ class Domain:
 
     def suites(self) -> list[str]:
         base = f"tau2-{self.name}"
-        return [base, f"{base}-quick", *([f"{base}-test"] if self.split("test") else [])]
+        full = [f"{base}-full"] if len(self._base_ids()) < len(self.tasks) else []
+        return [base, f"{base}-quick", *([f"{base}-test"] if self.split("test") else []), *full]
+
+    def _base_ids(self) -> list[str]:
+        return self.split("base") or list(self.tasks)
 
     def load_suite(self, name: str) -> list[Task]:
-        """`tau2-D`: every task; `-quick`: the first ten; `-test`: the package's test split."""
+        """`tau2-D`: the package's `base` split (every task, but for telecom's 114 of 2,285);
+        `-quick`: its first ten; `-test`: the package's test split; `-full`: every task."""
         base = f"tau2-{self.name}"
-        tasks = list(self.tasks.values())
-        if name == f"{base}-quick":
+        keep_base = set(self._base_ids())
+        tasks = [t for t in self.tasks.values() if t.id in keep_base]
+        if name == f"{base}-full":
+            tasks = list(self.tasks.values())
+        elif name == f"{base}-quick":
             tasks = tasks[:QUICK]
         elif name == f"{base}-test" and self.split("test"):
             keep = set(self.split("test"))

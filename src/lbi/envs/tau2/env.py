@@ -1,10 +1,15 @@
-"""`tau2.DOMAIN`: the tau2 customer-service domains (airline, retail, mock) as environments.
+"""`tau2.DOMAIN`: the tau2 customer-service domains (airline, retail, telecom, mock).
 
 The agent is the customer-service agent: tool calls are actions
 (`{"name": "get_user_details", "arguments": {...}}`), `respond` sends a message to the
 customer and observes their reply, `done` ends the conversation. The customer is simulated
 by a model through the door (`env_options.tau2.user_model`, default `config.model`) from the
-task's user scenario. When the conversation ends (`done`, or the customer's stop token) the
+task's user scenario. In telecom (dual control) the customer also acts on their own phone:
+they call the user-side tools on the user database through tau2's own environment, writing one
+JSON tool call as their whole reply (tau2's guidelines: a turn is a message or a tool call, and
+the agent never sees the calls). Each such call is recorded on the agent step it happened in,
+`info["other_actions"]` -> `Step.other_actions` (actor "user"), and is part of the message
+list tau2's evaluator replays. When the conversation ends (`done`, or the customer's stop token) the
 package's own evaluator scores it, and the reward is on that final step.
 
 Synchronous methods over an async door: each instance owns one event loop in one thread,
@@ -28,12 +33,19 @@ from lbi.envs.tau2.domain import (
     Message,
     Tau2Task,
     ToolCall,
+    ToolMessage,
     UserMessage,
     get_domain,
     user_guidelines,
 )
-from lbi.envs.tools.actions import DONE, RESPOND, format_tool_action
-from lbi.envs.tools.schema import describe_tool, tool_action_space
+from lbi.envs.tools.actions import (
+    DONE,
+    RESPOND,
+    ToolActionError,
+    format_tool_action,
+    parse_tool_action,
+)
+from lbi.envs.tools.schema import describe_tool, describe_tools, tool_action_space
 from lbi.envs.tools.steps import open_step, tool_error
 from lbi.models.base import ChatRequest, Model
 from lbi.prompts import render
@@ -50,6 +62,9 @@ class Tau2Options(BaseModel):
     user_temperature: float = 0.0
     user_max_tokens: int = 300
     policy_in_prompt: bool = True  # tau2's own agent gets the policy in its system prompt
+
+
+MAX_USER_CALLS = 10  # phone calls the customer may make in one agent step before they must talk
 
 
 class Tau2Env:
@@ -77,6 +92,7 @@ class Tau2Env:
         self._messages: list[Message] = []
         self._seed: int | None = None
         self._over = False
+        self._user_actions: list[dict[str, Any]] = []  # the customer's, since the last step
 
     # -- docs and action space -----------------------------------------------------------
     def docs(self) -> list[Doc]:
@@ -91,6 +107,20 @@ class Tau2Env:
             text = f"Tool {describe_tool(schema)}\n  ({kind})"
             docs.append(
                 Doc(env=self.name, source=f"{src}/tools#{name}", title=f"Tool {name}", text=text)
+            )
+        for schema in self.domain.user_schemas():
+            name = schema["function"]["name"]
+            text = (
+                f"The customer can run this on their own phone (ask them to; you cannot):\n"
+                f"{describe_tool(schema)}"
+            )
+            docs.append(
+                Doc(
+                    env=self.name,
+                    source=f"{src}/user_tools#{name}",
+                    title=f"Customer's phone: {name}",
+                    text=text,
+                )
             )
         return docs
 
@@ -118,6 +148,7 @@ class Tau2Env:
         if self._dirty:
             self._env, self._dirty = self.domain.fresh_env(), False
         self._digest, self._seed, self._over = None, seed, False
+        self._user_actions = []
         history: list[Message] = []
         init = self._task.initial_state if self._task else None
         if init is not None:
@@ -137,6 +168,13 @@ class Tau2Env:
         return f"User: {first}", {"task_id": task.id}
 
     def step(self, action: str) -> StepResult:
+        obs, reward, terminated, truncated, info = self._step(action)
+        if self._user_actions:  # what the customer did on their phone during this step
+            info = {**info, "other_actions": self._user_actions}
+            self._user_actions = []
+        return obs, reward, terminated, truncated, info
+
+    def _step(self, action: str) -> StepResult:
         call = open_step(action, self._over, "conversation")
         if isinstance(call, tuple):
             return call
@@ -194,10 +232,25 @@ class Tau2Env:
     # -- the simulated customer -------------------------------------------------------------
     def _user_messages(self) -> list[dict[str, Any]]:
         """The conversation from the customer's side: agent text is `user`, theirs `assistant`."""
-        system = render("tau2_user", guidelines=user_guidelines(), scenario=self._scenario)
+        tools = self.domain.user_schemas()
+        system = render(
+            "tau2_user",
+            guidelines=user_guidelines(bool(tools)),
+            scenario=self._scenario,
+            tools=describe_tools(tools) if tools else "",
+        )
         out: list[dict[str, Any]] = [{"role": "system", "content": system}]
         for m in self._messages:
-            if m.role in ("assistant", "user") and not getattr(m, "tool_calls", None) and m.content:
+            if isinstance(m, UserMessage) and m.tool_calls:  # the customer's own phone actions
+                for tc in m.tool_calls:
+                    out.append(
+                        {"role": "assistant", "content": format_tool_action(tc.name, tc.arguments)}
+                    )
+            elif isinstance(m, ToolMessage) and m.requestor == "user":
+                out.append({"role": "user", "content": f"(your phone) {m.content}"})
+            elif (
+                m.role in ("assistant", "user") and not getattr(m, "tool_calls", None) and m.content
+            ):
                 out.append(
                     {"role": "user" if m.role == "assistant" else "assistant", "content": m.content}
                 )
@@ -218,8 +271,49 @@ class Tau2Env:
         )
         loop, door = self._user_door()
         reply = loop.run(door.chat(request, stage="user_sim")).text.strip() or "(no reply)"
+        call = self._phone_call(reply)
+        if call is not None:  # an action on their phone; they see its result and go on
+            self._user_tool(call)
+            return self._user_turn()
         self._messages.append(UserMessage(role="user", content=reply))
         return reply
+
+    def _phone_call(self, reply: str) -> ToolCall | None:
+        """A reply that is one JSON tool call, where the customer has tools, is a phone action."""
+        if not self.domain.user_tools or not reply.lstrip("`").lstrip().startswith(("{", "json")):
+            return None
+        if len(self._user_actions) >= MAX_USER_CALLS:  # enough for one step: now they talk
+            return None
+        call = parse_tool_action(reply)
+        if isinstance(call, ToolActionError):
+            return None
+        return ToolCall(
+            id=f"user_call_{len(self._messages)}",
+            name=call.name,
+            arguments=call.arguments,
+            requestor="user",
+        )
+
+    def _user_tool(self, call: ToolCall) -> None:
+        """Run the customer's call on their phone through tau2's environment (it syncs both
+        databases), keep it in the conversation tau2 evaluates, and record it for the step."""
+        self._dirty, self._digest = True, None
+        try:
+            result = self._env.get_response(call)  # errors come back as "Error: ..." content
+        except Exception as e:  # e.g. a result the package cannot serialise
+            content = f"Error: {call.name} failed: {type(e).__name__}: {e}"
+            result = ToolMessage(
+                id=call.id, content=content, requestor="user", role="tool", error=True
+            )
+        self._messages += [UserMessage(role="user", tool_calls=[call]), result]
+        self._user_actions.append(
+            {
+                "actor": "user",
+                "action": format_tool_action(call.name, call.arguments),
+                "result": str(result.content)[:2000],
+                "error": bool(result.error),
+            }
+        )
 
     def _user_door(self) -> tuple[BackgroundLoop, ModelDoor]:
         if self._loop is None:
