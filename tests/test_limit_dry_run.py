@@ -13,7 +13,7 @@ from lbi.cli import app
 from lbi.store import list_runs
 
 runner = CliRunner()
-ENVS = ["toy", "sql:pets_1", "miniwob", "tau2.mock", "mcp", "repo"]
+ENVS = ["toy", "sql:pets_1", "miniwob", "site", "tau2.mock", "mcp", "repo", "desktop"]
 PRICES = 'prices={"openai:gpt-4o-mini": {prompt: 0.15, completion: 0.6}}'
 
 

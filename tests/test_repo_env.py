@@ -233,3 +233,20 @@ def test_setup_runs_once_per_commit_and_is_read_only(tmp_path: Path) -> None:
     subprocess.run([*git, "commit", "-qam", "two"], check=True)
     used, _ = episode()  # a new commit: setup runs again, into a new /env
     assert used.count("ran") == 1 and len(list(envs.iterdir())) == 2
+
+
+def test_concurrent_snapshots_of_one_repo_all_land_on_one_complete_copy(tmp_path: Path) -> None:
+    # Two episodes of one project reset at once (eval runs episodes concurrently): both took the
+    # snapshot into the same scratch name and the second failed with FileExistsError.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lbi.envs.repo.workspace import take_snapshot
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("x = 1\n")
+    dest = tmp_path / "snaps" / "p-1"
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: take_snapshot(src, dest), range(8)))
+    assert got == [dest] * 8 and (dest / "a.py").read_text() == "x = 1\n"
+    assert [p.name for p in (tmp_path / "snaps").iterdir()] == ["p-1"]  # no scratch left

@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 from lbi.envs.repo.sandbox import SANDBOX_UID
@@ -78,9 +79,11 @@ def take_snapshot(path: Path, dest: Path) -> Path:
     """Make `dest` a pristine one-commit git copy of `path` (done once; reused when it exists)."""
     if (dest / ".git").exists():
         return dest
-    tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    # Its own scratch folder: concurrent episodes (threads of one process, or processes) may
+    # snapshot the same repository at once; the first to finish wins, the others discard theirs.
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp", dir=dest.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the snapshot from the sandbox's user
     if (path / ".git").exists():
         archive = subprocess.run(
             ["git", "-c", "safe.directory=*", "archive", "HEAD"],
@@ -97,7 +100,12 @@ def take_snapshot(path: Path, dest: Path) -> Path:
     _git(["init", "-q"], tmp)
     _git(["add", "-A"], tmp)
     _git(["commit", "-q", "-m", "pristine", "--allow-empty"], tmp)
-    os.replace(tmp, dest) if not dest.exists() else shutil.rmtree(tmp)
+    try:
+        os.replace(tmp, dest)
+    except OSError:  # another episode's snapshot landed first
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (dest / ".git").exists():
+            raise
     return dest
 
 
