@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from lbi.config import Config
 from lbi.models.base import ChatRequest, ModelError
 from lbi.models.door import ModelDoor, open_door
-from lbi.models.probe_extra import context_length, probe_grammar, probe_json_object, probe_parallel
+from lbi.models.probe_extra import (
+    PROBE_TOOL,
+    context_length,
+    probe_grammar,
+    probe_json_object,
+    probe_parallel,
+)
 from lbi.models.registry import make_model
 
 _SCHEMA = {
@@ -31,18 +37,6 @@ _SCHEMA = {
     "properties": {"lucky_number": {"type": "integer"}},
     "required": ["lucky_number"],
     "additionalProperties": False,
-}
-_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Look up the current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
 }
 
 
@@ -168,7 +162,7 @@ async def _probe_tools(door: ModelDoor, report: ProbeReport) -> None:
     request = ChatRequest(
         messages=[{"role": "user", "content": "What is the weather in Paris? Use the tool."}],
         max_tokens=256,
-        tools=[_TOOL],
+        tools=[PROBE_TOOL],
         kind="probe",
     )
     try:

@@ -14,7 +14,8 @@ import aiohttp
 from lbi.models.base import ChatRequest, ModelError
 from lbi.models.door import ModelDoor
 
-_WEATHER = {
+# The one tool every probe offers (probe.py's native-tools check and the parallel-calls check).
+PROBE_TOOL = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -64,7 +65,7 @@ async def probe_parallel(door: ModelDoor) -> bool:
             }
         ],
         max_tokens=256,
-        tools=[_WEATHER],
+        tools=[PROBE_TOOL],
         kind="probe",
     )
     try:
