@@ -76,7 +76,7 @@ def main() -> None:
         body = "\n".join(
             [
                 f"`python bench/desktop_step.py --resets {args.resets} --steps {args.steps}`; "
-                f"{machine()}. A step includes its settle pause (0.15 s) and reading the "
+                f"{machine()}. A step includes its settle pause (0.1 s) and reading the "
                 "accessibility tree back. Target: step p50 <= 0.5 s.",
                 "",
                 "| task (app) | reset p50 s | reset max s | step p50 s | step p99 s "

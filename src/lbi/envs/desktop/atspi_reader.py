@@ -67,11 +67,21 @@ def _text(acc) -> str:
         return ""
 
 
-def _describe(acc, role: str, st) -> str:
+def _cell_text(cell) -> str:
+    """A cell's text in one round trip (a cell is short; `_text` asks for its length first)."""
+    try:
+        return str(cell.queryText().getText(0, -1))[:200]
+    except (NotImplementedError, Exception):
+        return ""
+
+
+def _describe(acc, role: str, st, text: str | None = None) -> str:
     name = acc.name or ""
     line = f"{role} {name!r}" if name else role
     value = ""
-    if role in _TEXT_ROLES or st.contains(pyatspi.STATE_EDITABLE):
+    if text is not None:
+        value = text
+    elif role in _TEXT_ROLES or st.contains(pyatspi.STATE_EDITABLE):
         value = _text(acc)
     elif role in _VALUE_ROLES:
         try:
@@ -96,9 +106,10 @@ def _cells(tree: Tree, acc, depth: int, rows: int, cols: int) -> None:
             cell = table.getAccessibleAt(r, c)
             if cell is None:
                 continue
+            text = _cell_text(cell)
             st = cell.getState()
-            if _text(cell) or st.contains(pyatspi.STATE_FOCUSED):
-                tree.add(cell, depth, _describe(cell, "cell", st))
+            if text or st.contains(pyatspi.STATE_FOCUSED):
+                tree.add(cell, depth, _describe(cell, "cell", st, text))
 
 
 def _walk(tree: Tree, acc, depth: int, opts: dict) -> None:

@@ -5,7 +5,7 @@ start document (see session.py); a task is scored on the files in the episode's 
 the agent says done(), like OSWorld's checkers that open the saved file.
 
 Options (`env_options.desktop.*`): max_chars (observation budget, 6000), max_nodes (400),
-rows/cols (spreadsheet area listed, 20 x 8), settle_s (pause after an action, 0.15).
+rows/cols (spreadsheet area listed, 20 x 8), settle_s (pause after an action, 0.1).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class DesktopEnv:
     max_concurrency = 2  # each episode is a whole office suite; 2 cores serve two at most
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.opts = {"max_chars": 6000, "max_nodes": 400, "rows": 20, "cols": 8, "settle_s": 0.15}
+        self.opts = {"max_chars": 6000, "max_nodes": 400, "rows": 20, "cols": 8, "settle_s": 0.1}
         self.opts.update(options or {})
         self.token = owner_token()
         self.episode = 0
