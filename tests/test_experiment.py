@@ -45,7 +45,34 @@ def test_paper_writes_every_table_and_resumes(tmp_path: Path) -> None:
     arms = {r["variant"] for r in results}
     assert {"none", "docs", "distill", "both", "observation", "model", "gold"} <= arms
     assert {"whole-only", "explore-both", "swap-judge", "swap-labels", "swap-rollouts"} <= arms
+    assert "swap-tasks" in arms
     assert all(r["success"] for r in results if r["variant"] == "gold")
     _invoke(tmp_path)  # a rerun resumes: the same episodes, nothing duplicated
     again = json.loads((tmp_path / "evidence" / "paper-toy-toy-5.json").read_text())
     assert sorted(r["id"] for r in again) == sorted(r["id"] for r in results)
+
+
+def test_arms_choose_what_runs_and_synthesis_stays_off_evaluation_seeds(tmp_path: Path) -> None:
+    from lbi.config import load_config
+    from lbi.pipeline.synth import synth_trajectories
+    from lbi.run import open_run
+
+    _invoke(tmp_path, "--arms", "both,gold", "--page", "few")
+    page = (tmp_path / "evidence" / "few.md").read_text()
+    results = json.loads((tmp_path / "evidence" / "few.json").read_text())
+    arms = {r["variant"] for r in results if not r["variant"].startswith("floor:")}
+    assert arms == {"none", "both", "gold"}
+    assert page.count("Not run (`--arms` left these arms out).") == 5  # 2, 3, 4, 6, ablation
+    assert "## Table 3 — training (base vs LoRA)\n\nNot run" in page
+    cfg = load_config(None, [f"run_root={tmp_path / 'runs'}", "embed.name=hash", "env=toy"])
+    cfg = cfg.model_copy(update={"model": "scripted"})
+    trajs = synth_trajectories(open_run(cfg, "paper-toy-toy-5"))
+    # evaluation seeds 0, 1 and gold seed 1000: synthesis starts past all of them
+    assert trajs and {t.seed for t in trajs} == {1001}
+
+
+def test_unknown_arm_is_one_line(tmp_path: Path) -> None:
+    args = ["experiment", "paper", "--model", "scripted", "--env", "toy", "--arms", "both,lora"]
+    args += ["--set", f"run_root={tmp_path}", "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "unknown arm(s) lora; arms: none" in result.output

@@ -162,6 +162,7 @@ class SynthConfig(_Section):
     max_steps: int = 8
     temperature: float = 0.0
     samples: int = 1
+    seed: int = 0  # environment seed of the first rollout sample (keep it off evaluation seeds)
     max_tasks: int | None = None
     max_chunks: int | None = None  # at most N doc chunks, spread evenly (a quick, cheap run)
     # all = the paper (every window, one call each); batched = rule-filtered windows up to

@@ -66,6 +66,8 @@ def default_run_name(config: Config) -> str:
             "models": {"openai": set(TRANSPORT_FIELDS), "local": {"threads", "timeout_s"}},
         },
     )
+    if basis["synth"]["seed"] == 0:  # added later: the default keeps earlier runs' names
+        del basis["synth"]["seed"]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")
     return f"{slug[:60]}-{content_id(basis, n=6)}"
 

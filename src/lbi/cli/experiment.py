@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -53,13 +55,25 @@ def paper(
     page: Annotated[str | None, typer.Option(help="Page name (default: the run name).")] = None,
     budget_usd: Annotated[float | None, typer.Option(help="Stop when this much is spent.")] = None,
     budget_tokens: Annotated[int | None, typer.Option(help="Stop at this many tokens.")] = None,
+    arms: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated arms to run, e.g. none,both,gold,lora-gold (default: all)."
+        ),
+    ] = None,
     train: Annotated[bool, typer.Option(help="Table 3: LoRA where the model is trainable.")] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and call counts only.")
     ] = False,
 ) -> None:
     """Tables 1, 2, 3, 4, 6, the backward ablation and the gold stage swap, as one page."""
-    from lbi.experiments.paper import PaperPlan, estimate, lora_skip_reason, run_paper
+    from lbi.experiments.paper import (
+        PaperPlan,
+        check_arms,
+        estimate,
+        lora_skip_reason,
+        run_paper,
+    )
 
     extra = [*(set_ or [])]
     if budget_usd is not None:
@@ -89,6 +103,8 @@ def paper(
         train=train,
         out_dir=out_dir,
         page=page or run,
+        command=shlex.join(["lbi", *sys.argv[1:]]),
+        only=check_arms([a.strip() for a in arms.split(",") if a.strip()]) if arms else None,
     )
     est = estimate(plan, n_tasks)
     total = sum(est["eval_calls_max"].values())

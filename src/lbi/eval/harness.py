@@ -37,6 +37,7 @@ class EvalPlan:
     temperature: float
     max_steps: int
     limit: int | None = None  # only the suite's first N tasks
+    floors: bool = True  # also run the trivial policies (once per suite is enough)
 
 
 def supported_variants(ctx: RunContext) -> list[str]:
@@ -122,7 +123,9 @@ async def evaluate(
     tasks = probe.load_suite(plan.suite)[: plan.limit]
     require_benchmark(tasks, plan.suite)
     floors = [
-        p for p in ("floor:empty", "floor:constant") if floor_actions(probe, p, plan.max_steps)
+        p
+        for p in ("floor:empty", "floor:constant")
+        if plan.floors and floor_actions(probe, p, plan.max_steps)
     ]
     capacity, resources = probe.max_concurrency, env_resources(probe)
     probe.close()

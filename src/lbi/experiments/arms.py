@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lbi.agents.react import EpisodeSettings
 from lbi.config import Config
 from lbi.eval.harness import EvalPlan, evaluate
 from lbi.pipeline.gold import gold_examples, gold_rollouts, true_label
+from lbi.pipeline.rollout import rollout_tasks
 from lbi.pipeline.synth import current_examples, kept_examples, run_all, synth_trajectories
 from lbi.run import RunContext, open_run
 from lbi.types import EvalResult, Example, Record, Task, Trajectory
@@ -34,11 +36,7 @@ def index_of(ctx: RunContext, records: Sequence[Example]) -> ExampleIndex:
 
 
 def relabel(results: list[EvalResult], arm: str, model: str) -> list[EvalResult]:
-    return [
-        r.model_copy(update={"variant": arm, "model": model})
-        for r in results
-        if not r.variant.startswith("floor:")
-    ]
+    return [r.model_copy(update={"variant": arm, "model": model}) for r in results]
 
 
 async def eval_examples(
@@ -47,7 +45,9 @@ async def eval_examples(
     """The `both` procedure over `examples` (the paper's agent with another dataset)."""
     ctx = open_run(cfg, f"{name}-{arm}")
     try:
-        one = EvalPlan(plan.suite, ["both"], plan.seeds, plan.temperature, plan.max_steps)
+        one = EvalPlan(
+            plan.suite, ["both"], plan.seeds, plan.temperature, plan.max_steps, floors=False
+        )
         results = await evaluate(ctx, one, {"examples": index_of(ctx, examples)})
         return relabel(results, arm, model)
     finally:
@@ -61,7 +61,9 @@ async def eval_model(
     """Another model (a LoRA-trained one) with no examples."""
     ctx = open_run(cfg.model_copy(update={"model": model_spec}), f"{name}-{arm}")
     try:
-        one = EvalPlan(plan.suite, ["none"], plan.seeds, plan.temperature, plan.max_steps)
+        one = EvalPlan(
+            plan.suite, ["none"], plan.seeds, plan.temperature, plan.max_steps, floors=False
+        )
         return relabel(await evaluate(ctx, one, {}), arm, model)
     finally:
         ctx.save_accounting()
@@ -90,6 +92,29 @@ async def lbi_rollouts_on_gold(
         ctx.store.put(list(by_id.values()))
         trajs = [fresh(g, variant="none", task_id=by_id[g.task_id].id) for g in gold]
         ctx.commit(trajs, replace=True)
+        await run_all(ctx, ("backward", "filter"))
+        return kept_examples(ctx)
+    finally:
+        ctx.save_accounting()
+        await ctx.aclose()
+
+
+async def lbi_on_gold_tasks(
+    cfg: Config, name: str, bench: list[Task], seeds: list[int]
+) -> list[Example]:
+    """Stage swap `tasks`: the environment's own tasks (the benchmark's, at the gold seeds, kept
+    out of evaluation) in place of tasks written from the docs; lbi rolls out, labels, judges."""
+    ctx = open_run(cfg, f"{name}-swap-tasks")
+    try:
+        tasks = [fresh(t, origin="user") for t in bench]
+        ctx.store.put(tasks)
+        make_env = ctx.env_factory()
+        s = cfg.synth
+        for seed in seeds:
+            base = EpisodeSettings(
+                max_steps=s.max_steps, temperature=s.temperature, seed=seed, stage="rollout"
+            )
+            await rollout_tasks(ctx, tasks, make_env, samples=1, base=base)
         await run_all(ctx, ("backward", "filter"))
         return kept_examples(ctx)
     finally:

@@ -18,7 +18,7 @@ TABLES = {
         "whole-only", "both"],
     "Table 6 — tasks from docs vs from exploration only": ["both", "explore-both"],
     "Gold ceiling and stage swap (gold in one stage at a time)": [
-        "both", "swap-judge", "swap-labels", "swap-rollouts", "gold"],
+        "both", "swap-tasks", "swap-rollouts", "swap-labels", "swap-judge", "gold"],
     "Table 3 — training (base vs LoRA)": ["lora-lbi", "lora-gold"],
 }  # fmt: skip
 
@@ -36,6 +36,8 @@ class Evidence:
     results: list[EvalResult]
     lora_skipped: str | None
     gold_success: float | None
+    arms: list[str] | None = None  # the arms run (None: all)
+    command: str = ""  # the command line that wrote the page
 
 
 def _pct(x: float) -> str:
@@ -71,7 +73,7 @@ def comparison_rows(results: list[EvalResult], arms: list[str]) -> list[str]:
 def swap_gap(results: list[EvalResult]) -> str:
     rate = {
         a: sum(r.success for r in rs) / len(rs)
-        for a in ("both", "gold", "swap-judge", "swap-labels", "swap-rollouts")
+        for a in ("both", "gold", "swap-tasks", "swap-rollouts", "swap-labels", "swap-judge")
         if (rs := [r for r in results if r.variant == a])
     }
     if "both" not in rate or "gold" not in rate:
@@ -100,6 +102,7 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
         "t-interval over per-task differences; *smallest detectable* is the difference a paired "
         "test at α=0.05 would find with power 0.8 at this many tasks; *detected* means the CI "
         "excludes 0.",
+        *(["", f"Command: `{ev.command}`"] if ev.command else []),
         "",
         "## Table 1 — data",
         "",
@@ -114,8 +117,12 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(ev.example_counts.items()))
     gold = "—" if ev.gold_success is None else _pct(ev.gold_success)
     lines += ["", f"Examples per arm: {counts}. Gold policy success on its own tasks: {gold}%."]
+    ran = set(ev.arms) if ev.arms is not None else None
     for title, arms in TABLES.items():
         lines += ["", f"## {title}", ""]
+        if ran is not None and not ran & set(arms) - {"both"}:
+            lines.append("Not run (`--arms` left these arms out).")
+            continue
         if title.startswith("Table 3") and ev.lora_skipped:
             lines.append(f"Skipped: {ev.lora_skipped}.")
             continue

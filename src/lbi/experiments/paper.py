@@ -17,18 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from lbi.agents.retrieval import INDEX_FOR
-from lbi.config import Config
+from lbi.config import Config, ConfigError
 from lbi.eval.harness import EvalPlan, evaluate, supported_variants
 from lbi.experiments import arms
 from lbi.experiments.page import Evidence, write_page
 from lbi.pipeline.indexes import build_index
 from lbi.pipeline.synth import kept_examples, run_all
 from lbi.run import open_run
-from lbi.types import EvalResult
+from lbi.types import EvalResult, Trajectory
 
 TABLE2 = ["none", "docs", "distill", "both"]
 TABLE4 = ["observation", "model", "both"]
-SWAPS = ["swap-judge", "swap-labels", "swap-rollouts"]
+SWAPS = ["swap-tasks", "swap-rollouts", "swap-labels", "swap-judge"]
+LORA = ["lora-lbi", "lora-gold"]
+ALL_ARMS = [*dict.fromkeys(TABLE2 + TABLE4), "whole-only", "explore-both", "gold", *SWAPS, *LORA]
 
 
 @dataclass
@@ -41,9 +43,26 @@ class PaperPlan:
     train: bool = True
     out_dir: Path = Path("docs/evidence")
     page: str = "evidence"
+    only: list[str] | None = None  # the arms to run (None: all)
+    command: str = ""  # for the page: how it was made
 
     def arms(self) -> list[str]:
-        return [*dict.fromkeys(TABLE2 + TABLE4), "whole-only", "explore-both", "gold", *SWAPS]
+        return [a for a in ALL_ARMS if self.only is None or a in self.only]
+
+    def wants(self, *arms: str) -> bool:
+        return any(a in self.arms() for a in arms)
+
+    def synth_seed(self) -> int:
+        """The first environment seed of synthesis rollouts: past every evaluation and gold seed,
+        so no synthesized trajectory starts from an instance the evaluation will see."""
+        return max([self.seeds - 1, *self.gold_seeds]) + 1
+
+
+def check_arms(names: list[str]) -> list[str]:
+    unknown = [a for a in names if a not in ALL_ARMS]
+    if unknown:
+        raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; arms: {', '.join(ALL_ARMS)}")
+    return ["none", *[a for a in names if a != "none"]]  # every comparison is against none
 
 
 def calls_per_step(arm: str) -> int:
@@ -59,6 +78,8 @@ def estimate(plan: PaperPlan, n_tasks: int) -> dict[str, Any]:
 
 
 def lora_skip_reason(cfg: Config, plan: PaperPlan) -> str | None:
+    if not plan.wants(*LORA):
+        return "not among the arms run (--arms)"
     if not plan.train:
         return "training turned off (--no-train)"
     if cfg.model.split(":", 1)[0] != "local":
@@ -69,49 +90,58 @@ def lora_skip_reason(cfg: Config, plan: PaperPlan) -> str | None:
 
 
 async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = print) -> Path:
+    cfg = cfg.model_copy(deep=True)
+    cfg.synth.seed = max(cfg.synth.seed, plan.synth_seed())
     main = open_run(cfg, plan.name)
     model = main.door().name
-    say(f"synthesis: run {plan.name}")
+    say(f"synthesis: run {plan.name} (rollout seeds from {cfg.synth.seed})")
     table1 = {"docs tasks": await run_all(main)}
     make_env = main.env_factory()
     probe = make_env()
     bench = probe.load_suite(plan.suite)
     probe.close()
     eplan = EvalPlan(plan.suite, [], plan.seeds, 0.0, plan.max_steps)
-    eplan.variants = [v for v in dict.fromkeys(TABLE2 + TABLE4) if v in supported_variants(main)]
+    eplan.variants = [
+        v
+        for v in dict.fromkeys(TABLE2 + TABLE4)
+        if v in supported_variants(main) and (v == "none" or plan.wants(v))
+    ]
     indexes = {
         k: build_index(main, k) for k in {INDEX_FOR[v] for v in eplan.variants if v in INDEX_FOR}
     }
     say(f"evaluation: {', '.join(eplan.variants)} on {len(bench)} tasks x {plan.seeds} seeds")
     results: list[EvalResult] = list(await evaluate(main, eplan, indexes))
-    say(f"gold: reference solutions at seeds {plan.gold_seeds}")
-    gold = await arms.gold_data(make_env, bench, plan.gold_seeds, plan.max_steps)
+    gold: list[Trajectory] = []
+    if plan.wants("gold", "lora-gold", *SWAPS):
+        say(f"gold: reference solutions at seeds {plan.gold_seeds}")
+        gold = await arms.gold_data(make_env, bench, plan.gold_seeds, plan.max_steps)
     sets = arms.swap_sets(main, gold)
     sets["whole-only"] = arms.whole_trajectory_only(main)
-    sets["swap-rollouts"] = await arms.lbi_rollouts_on_gold(cfg, plan.name, gold, bench)
+    if plan.wants("swap-rollouts"):
+        sets["swap-rollouts"] = await arms.lbi_rollouts_on_gold(cfg, plan.name, gold, bench)
+    if plan.wants("swap-tasks"):
+        sets["swap-tasks"] = await arms.lbi_on_gold_tasks(cfg, plan.name, bench, plan.gold_seeds)
     counts = {k: len(v) for k, v in sets.items()} | {"lbi": len(kept_examples(main))}
-    for arm, examples in sets.items():
-        say(f"arm {arm}: {len(examples)} examples")
-        results += await arms.eval_examples(cfg, plan.name, arm, eplan, examples, model)
-    explore_cfg = cfg.model_copy(deep=True)
-    explore_cfg.synth.task_source = "explore"
-    explore = open_run(explore_cfg, f"{plan.name}-explore")
-    say("Table 6: synthesis from exploration only")
-    table1["exploration tasks"] = await run_all(explore)
-    counts["explore"] = len(kept_examples(explore))
-    results += await arms.eval_examples(
-        cfg, plan.name, "explore-both", eplan, kept_examples(explore), model
-    )
-    await explore.aclose()
+    for arm in plan.arms():
+        if arm in sets:
+            say(f"arm {arm}: {len(sets[arm])} examples")
+            results += await arms.eval_examples(cfg, plan.name, arm, eplan, sets[arm], model)
+    if plan.wants("explore-both"):
+        explore_cfg = cfg.model_copy(deep=True)
+        explore_cfg.synth.task_source = "explore"
+        explore = open_run(explore_cfg, f"{plan.name}-explore")
+        say("Table 6: synthesis from exploration only")
+        table1["exploration tasks"] = await run_all(explore)
+        counts["explore"] = len(kept_examples(explore))
+        results += await arms.eval_examples(
+            cfg, plan.name, "explore-both", eplan, kept_examples(explore), model
+        )
+        await explore.aclose()
     skip = lora_skip_reason(cfg, plan)
     if skip is None:
+        data = {"lora-lbi": kept_examples(main), "lora-gold": sets["gold"]}
         results += await _lora(
-            cfg,
-            plan,
-            eplan,
-            {"lora-lbi": kept_examples(main), "lora-gold": sets["gold"]},
-            model,
-            say,
+            cfg, plan, eplan, {k: v for k, v in data.items() if plan.wants(k)}, model, say
         )
     ev = Evidence(
         title=f"{model} on {cfg.env} / {plan.suite}",
@@ -124,6 +154,8 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         example_counts=counts,
         results=results,
         lora_skipped=skip,
+        arms=plan.arms(),
+        command=plan.command,
         gold_success=sum(t.success for t in gold) / len(gold) if gold else None,
     )
     main.save_accounting()

@@ -86,6 +86,7 @@ async def run_rollout(ctx: RunContext) -> list[Trajectory]:
     settings = EpisodeSettings(
         max_steps=cfg.max_steps,
         temperature=cfg.temperature,
+        seed=cfg.seed,
         stage="rollout",
         record_digests=cfg.replay_check,
     )

@@ -158,7 +158,7 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
                 probe = Task(
                     env=env.name, instruction="Explore.", setup=start.setup, origin="explore"
                 )
-                obs, _ = await asyncio.to_thread(env.reset, probe, 0)
+                obs, _ = await asyncio.to_thread(env.reset, probe, ctx.config.synth.seed)
                 seen = [obs]
                 for action in space.examples[:4]:
                     o, *_ = await asyncio.to_thread(env.step, action)
