@@ -80,6 +80,39 @@ def test_docs_come_from_libreoffice_help() -> None:
         }
 
 
+@NEEDS_DESKTOP
+@pytest.mark.desktop
+def test_screenshot_on_request_and_with_every_observation() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from lbi.envs.desktop.env import DesktopEnv
+
+    light = next(t for t in tasks.load_suite(tasks.SUITE) if t.setup["start"] == "mousepad-notes")
+    env = DesktopEnv()
+    try:
+        _, info = env.reset(light, seed=0)
+        assert "screenshot_png_b64" not in info  # off by default: pictures cost bytes
+        obs, _, _, _, info = env.step("screenshot()")
+        assert obs.startswith("Screenshot taken") and "[1]" in obs and not info["error"]
+        image = Image.open(io.BytesIO(base64.b64decode(info["screenshot_png_b64"])))
+        assert image.format == "PNG" and image.size == (1280, 800)
+        assert len(image.getcolors(1 << 16) or []) > 10  # the editor is drawn, not a blank screen
+        _, _, _, _, info = env.step('key("End")')
+        assert "screenshot_png_b64" not in info
+    finally:
+        env.close()
+    env = DesktopEnv({"screenshot": True})
+    try:
+        _, info = env.reset(light, seed=0)
+        _, _, _, _, step_info = env.step('key("End")')
+        assert info["screenshot_png_b64"] and step_info["screenshot_png_b64"]
+    finally:
+        env.close()
+
+
 CHILD = """
 import json, sys, time
 from lbi.envs.desktop.env import DesktopEnv

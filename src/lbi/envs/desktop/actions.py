@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "key": ("str",),
     "click_xy": ("int", "int"),
     "wait": (),
+    "screenshot": (),
     "save": (),
     "done": (),
 }
@@ -41,6 +42,7 @@ One action per step:
 key("ctrl+b"), key("Escape")
 - click_xy(X, Y) click a screen position (fallback)
 - wait() let the application catch up for a second (a dialog that is still opening)
+- screenshot() take a picture of the screen (returned in the step's info, for a model that sees)
 - save() save the document in its current file and format (Ctrl+S)
 - done() finish the episode; the saved files are checked, so save() first
 ID is the number in square brackets, or an element's exact name in quotes: click('Bold').
@@ -53,7 +55,7 @@ GRAMMAR = (
     f'("click(" {_REF} ")") | ("select(" {_REF} ")") | ("focus(" {_REF} ")") '
     f'| ("set_text(" {_REF} ", \\"" [^"\\n]* "\\")") | ("type(\\"" [^"\\n]* "\\")") '
     '| ("key(\\"" [a-zA-Z0-9_+ ]+ "\\")") | ("click_xy(" [0-9]+ ", " [0-9]+ ")") '
-    '| "wait()" | "save()" | "done()"'
+    '| "wait()" | "screenshot()" | "save()" | "done()"'
 )
 
 

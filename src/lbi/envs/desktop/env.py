@@ -5,11 +5,14 @@ start document (see session.py); a task is scored on the files in the episode's 
 the agent says done(), like OSWorld's checkers that open the saved file.
 
 Options (`env_options.desktop.*`): max_chars (observation budget, 6000), max_nodes (400),
-rows/cols (spreadsheet area listed, 20 x 8), settle_s (pause after an action, 0.1).
+rows/cols (spreadsheet area listed, 20 x 8), settle_s (pause after an action, 0.1),
+screenshot (a PNG of the screen with every observation, in info["screenshot_png_b64"], as the
+web envs do; off by default: the `screenshot()` action takes one on request).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import shutil
@@ -36,7 +39,14 @@ class DesktopEnv:
     max_concurrency = 2  # each episode is a whole office suite; 2 cores serve two at most
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.opts = {"max_chars": 6000, "max_nodes": 400, "rows": 20, "cols": 8, "settle_s": 0.1}
+        self.opts = {
+            "max_chars": 6000,
+            "max_nodes": 400,
+            "rows": 20,
+            "cols": 8,
+            "settle_s": 0.1,
+            "screenshot": False,
+        }
         self.opts.update(options or {})
         self.token = owner_token()
         self.episode = 0
@@ -68,7 +78,8 @@ class DesktopEnv:
         self.session = Session(self.workdir, f"{self.token}:{self.episode}")
         self.session.start(argv, extra)
         obs = self._wait_ready()
-        return obs, {"task_id": task.id, "app": starts.STARTS[start].app}
+        info = {"task_id": task.id, "app": starts.STARTS[start].app}
+        return obs, info | self._shot(bool(self.opts["screenshot"]))
 
     def step(self, action: str) -> StepResult:
         parsed = actions.parse(action)
@@ -83,7 +94,17 @@ class DesktopEnv:
             return f"Error: {e}", 0.0, False, True, {"error": True}
         time.sleep(float(self.opts["settle_s"]))
         error = note.startswith("Error")
-        return f"{note}\n\n{self._observe()}", 0.0, False, False, {"error": error}
+        info = {"error": error} | self._shot(parsed.verb == "screenshot" or self.opts["screenshot"])
+        return f"{note}\n\n{self._observe()}", 0.0, False, False, info
+
+    def screenshot(self) -> bytes:
+        """The running episode's screen as PNG bytes."""
+        return self._need().screenshot()
+
+    def _shot(self, wanted: object) -> dict[str, str]:
+        if not wanted:
+            return {}
+        return {"screenshot_png_b64": base64.b64encode(self.screenshot()).decode("ascii")}
 
     def state_digest(self) -> str:
         if self.file is None or not self.file.exists():
@@ -174,6 +195,10 @@ class DesktopEnv:
         if a.verb == "wait":
             time.sleep(1.0)
             return "Waited."
+        if a.verb == "screenshot":
+            return (
+                "Screenshot taken: a PNG of the screen is in the step's info (screenshot_png_b64)."
+            )
         kind = "set_text" if a.verb == "set_text" else a.verb
         req = {"op": "act", "kind": kind, "id": a.args[0]}
         if a.verb == "set_text":

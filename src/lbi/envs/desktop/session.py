@@ -171,6 +171,22 @@ class Session:
         # xdotool skips an unknown key name with a warning and still exits 0
         return done.returncode == 0 and b"No such key name" not in done.stderr
 
+    def screenshot(self) -> bytes:
+        """The whole virtual screen as PNG bytes (Pillow reads the X display over XCB)."""
+        import io
+
+        from PIL import ImageGrab
+
+        if "DISPLAY" not in self.env:
+            raise EnvError("no display is running")
+        try:
+            image = ImageGrab.grab(xdisplay=self.env["DISPLAY"])
+        except OSError as e:
+            raise EnvError(f"cannot read the screen: {e}") from None
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        return buf.getvalue()
+
     def alive(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs[:2])
 
