@@ -114,7 +114,7 @@ def test_screenshot_on_request_and_with_every_observation() -> None:
 
 
 CHILD = """
-import json, sys, time
+import json, os, sys, time
 from lbi.envs.desktop.env import DesktopEnv
 from lbi.envs.desktop import tasks
 suite = {t.name: t for t in tasks.load_suite("desktop-basic")}
@@ -129,7 +129,9 @@ for ep, (name, script) in enumerate(json.loads(sys.argv[1]) + [["calc-set-cell",
             break
     print(json.dumps({"ep": ep, "task": name, "n": len(script), "reward": reward,
                       "errors": errors}), flush=True)
-time.sleep(600)  # the last episode stays live until the test SIGKILLs this process
+parent = os.getppid()
+while os.getppid() == parent:  # the last episode stays live until the test SIGKILLs this
+    time.sleep(0.5)            # process; if the test itself is killed, this one ends too
 """
 EPISODES = 20  # the lifecycle child's finished episodes before the live one
 

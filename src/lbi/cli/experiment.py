@@ -106,14 +106,14 @@ def paper(
         command=shlex.join(["lbi", *sys.argv[1:]]),
         only=check_arms([a.strip() for a in arms.split(",") if a.strip()]) if arms else None,
     )
-    est = estimate(plan, n_tasks)
+    skip = lora_skip_reason(cfg, plan)
+    est = estimate(plan, n_tasks, lora=skip is None)
     total = sum(est["eval_calls_max"].values())
     out.print(
         f"plan: {run} · model {cfg.model} · env {cfg.env} · suite {suite} ({n_tasks} tasks) x "
-        f"{seeds} seeds · arms {', '.join(plan.arms())}"
+        f"{seeds} seeds · arms {', '.join(est['eval_calls_max'])}"
     )
     out.print(f"evaluation: at most {total} model calls ({est['episodes_per_arm']} episodes/arm)")
-    skip = lora_skip_reason(cfg, plan)
     out.print(f"Table 3: {'skipped: ' + skip if skip else 'LoRA on lbi data and on gold data'}")
     if dry_run:
         return

@@ -70,10 +70,11 @@ def calls_per_step(arm: str) -> int:
         "gold", "whole-only", *SWAPS) else 1  # fmt: skip
 
 
-def estimate(plan: PaperPlan, n_tasks: int) -> dict[str, Any]:
+def estimate(plan: PaperPlan, n_tasks: int, lora: bool = True) -> dict[str, Any]:
     """Upper bounds on evaluation model calls (every episode runs to the step limit)."""
     episodes = n_tasks * plan.seeds
-    per_arm = {a: episodes * plan.max_steps * calls_per_step(a) for a in plan.arms()}
+    arms = [a for a in plan.arms() if lora or a not in LORA]
+    per_arm = {a: episodes * plan.max_steps * calls_per_step(a) for a in arms}
     return {"tasks": n_tasks, "episodes_per_arm": episodes, "eval_calls_max": per_arm}
 
 
