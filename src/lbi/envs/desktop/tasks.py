@@ -63,6 +63,36 @@ def _formula(cell: odf.Cell, fn: str, rng: str) -> bool:
 
 
 _GO = 'key("ctrl+Home")'
+# The Save As dialog: wait for it by a named element, step back to the File type list, open it
+# and walk down to Text CSV (the 13th type Calc offers), then confirm the CSV field options.
+_SAVE_AS_CSV = [
+    'key("ctrl+shift+s")',
+    "focus('Automatic file name extension')",
+    'key("shift+Tab shift+Tab")',
+    'key("alt+Down")',
+    'key("' + "Down " * 12 + 'Return")',
+    "click('Save')",
+    "click('OK')",
+]
+
+
+def _csv_rows(d: Path) -> list[list[str]]:
+    """scores.csv where the Save As dialog opens (the home folder) or beside the document."""
+    import csv
+
+    for path in (d / "home" / "scores.csv", d / "scores.csv"):
+        try:
+            with path.open(newline="") as f:
+                return [row for row in csv.reader(f) if row]
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+    return []
+
+
+def _as_table(rows: list[list[str]]) -> list[tuple[str, float | None]]:
+    return [(r[0], _num(r[1]) if len(r) > 1 else None) for r in rows]
+
+
 _TOTAL = sum(VALUES)
 
 SPECS = [
@@ -142,6 +172,14 @@ SPECS = [
         "In scores.ods, change the name Bob to Rob, then save.",
         lambda d: "Rob" in _names(d) and "Bob" not in _names(d) and len(_names(d)) == 4,
         [_GO, 'key("Down Down")', 'type("Rob\\n")', "save()", "done()"],
+    ),
+    Spec(
+        "calc-save-csv",
+        "calc-scores",
+        "Save scores.ods as a CSV file (Text CSV, comma-separated) named scores.csv in the home "
+        "folder, where the Save As dialog opens.",
+        lambda d: _as_table(_csv_rows(d)) == [("Name", None), *zip(NAMES, VALUES, strict=True)],
+        [*_SAVE_AS_CSV, "done()"],
     ),
     Spec(
         "writer-bold-title",
