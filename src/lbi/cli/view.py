@@ -47,6 +47,9 @@ def view(
             out.print(
                 f"lbi view: http://{host}:{port}/  (run {v.name}; Ctrl-C stops)", highlight=False
             )
-            serve_forever(v, sock)
+            try:
+                serve_forever(v, sock)
+            except KeyboardInterrupt:  # Ctrl-C is how a viewer stops: nothing to resume
+                out.print("lbi view: stopped.")
     finally:
         sock.close()
