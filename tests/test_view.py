@@ -42,6 +42,7 @@ SCRIPT_OBS = "<script>alert(1)</script>"
 IMG_INSTRUCTION = '"><img src=x onerror=alert(1)>'
 SETS = ["--set", "embed.name=hash"]
 UNNATURAL = "reads like a log line, not a request"
+OTHER = "<b>airplane mode off</b>"  # what a simulated customer's tool call returned
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,9 @@ def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with RunStore(root / "v") as store:
         task = Task(env="toy", instruction=IMG_INSTRUCTION, origin="user")
         step = Step(index=0, observation=SCRIPT_OBS, action="list", next_observation="a=1")
+        step.other_actions = [
+            {"actor": "user", "action": "toggle_airplane_mode()", "result": OTHER}
+        ]
         traj = Trajectory(task_id=task.id, env="toy", instruction=IMG_INSTRUCTION, model="x")
         traj.steps = [step]
         ex = Example(
@@ -236,6 +240,9 @@ def test_markup_in_data_shows_as_text(url: str, page: Any) -> None:
     assert page.locator("h3 .instruction").inner_text() == IMG_INSTRUCTION
     page.locator("a[href^='/trajectory/']").first.click()
     assert page.locator("pre.obs").first.inner_text() == SCRIPT_OBS
+    other = page.locator("ul.others li").first.inner_text()
+    assert "user" in other and "toggle_airplane_mode()" in other and OTHER in other
+    assert page.locator("b").count() == 0  # the customer's result is text, not markup
     assert page.locator("img").count() == 0 and page.locator("body script").count() == 0
     assert page.dialogs == []
 
