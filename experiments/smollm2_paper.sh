@@ -5,7 +5,7 @@
 #   docs/evidence/smollm2-swap.md  the gold stage swap (tasks, rollouts, labels, judge) at 2 seeds
 # Every arm is a run under runs/, so a rerun resumes; the second command reuses the first's
 # episodes at seeds 0-1. Gold data comes from seeds 1000-1001, synthesis rollouts from 1002 on.
-# models.local.threads=2 uses both cores: only on an otherwise idle machine (llama.cpp's threads
+# THREADS=2 (the default here) uses both cores: only on an otherwise idle machine (llama.cpp's threads
 # spin at a barrier, and a busy core makes 2 threads far slower than 1; models/local.py).
 # LoRA: lr 2e-4 and batches of 8 chats (the defaults, 2e-5 and 128, are for large datasets:
 # with a few dozen chats they would take 3 optimizer steps).
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 LBI=${LBI:-.venv/bin/lbi}
 common=(--env miniwob --suite miniwob-quick --model local --max-steps 3 --name smollm2-miniwob
   --set synth.max_chunks=8 --set synth.max_steps=4 --set door.concurrency=4
-  --set models.local.threads=2 --set train.lr=2e-4 --set train.batch_size=8)
+  --set models.local.threads="${THREADS:-2}" --set train.lr=2e-4 --set train.batch_size=8)
 "$LBI" experiment paper "${common[@]}" --seeds 10 --arms none,both,gold,lora-lbi,lora-gold \
   --page smollm2
 "$LBI" experiment paper "${common[@]}" --seeds 2 \
