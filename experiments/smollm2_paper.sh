@@ -15,6 +15,8 @@ LBI=${LBI:-.venv/bin/lbi}
 common=(--env miniwob --suite miniwob-quick --model local --max-steps 3 --name smollm2-miniwob
   --set synth.max_chunks=8 --set synth.max_steps=4 --set door.concurrency=4
   --set models.local.threads="${THREADS:-2}" --set train.lr=2e-4 --set train.batch_size=8)
+# In-context arms first (the page is written at once), then the LoRA arms, which rewrite it.
+"$LBI" experiment paper "${common[@]}" --seeds 10 --arms none,both,gold --page smollm2
 "$LBI" experiment paper "${common[@]}" --seeds 10 --arms none,both,gold,lora-lbi,lora-gold \
   --page smollm2
 "$LBI" experiment paper "${common[@]}" --seeds 2 \
