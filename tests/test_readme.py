@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from viewproc import view_then_ctrl_c
 
 pytest.importorskip("xllamacpp")
 
@@ -50,24 +50,6 @@ def test_every_readme_command_is_an_lbi_command_or_named_here() -> None:
     assert sum(c.startswith("lbi ") for c in commands) >= 9
 
 
-def _view(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert match, line
-        with urllib.request.urlopen(match.group(0), timeout=60) as page:
-            assert page.status == 200
-            assert b"r1" in page.read()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.slow
 @pytest.mark.local_model
 def test_the_readme_runs_as_written(tmp_path: Path) -> None:
@@ -80,7 +62,8 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
         argv = [sys.executable, "-m", "lbi", *shlex.split(command)[1:]]
         started = time.monotonic()
         if argv[3] == "view":
-            _view(argv, tmp_path, env)
+            body, _ = view_then_ctrl_c(argv, tmp_path, env)
+            assert b"r1" in body
         else:
             done = subprocess.run(
                 argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=BUDGET_S

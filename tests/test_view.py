@@ -307,11 +307,9 @@ def test_non_loopback_address_needs_a_flag(run_root: Path) -> None:
 
 def test_ctrl_c_stops_the_viewer_without_a_resume_message(run_root: Path) -> None:
     import os
-    import re
-    import signal
-    import subprocess
     import sys
-    import urllib.request
+
+    from viewproc import view_then_ctrl_c
 
     src = str(Path(__file__).resolve().parents[1] / "src")
     argv = [
@@ -325,22 +323,5 @@ def test_ctrl_c_stops_the_viewer_without_a_resume_message(run_root: Path) -> Non
         "--set",
         f"run_root={run_root}",
     ]
-    env = {**os.environ, "PYTHONPATH": src, "NO_COLOR": "1"}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert match, line
-        with urllib.request.urlopen(match.group(0), timeout=60) as page:
-            assert page.status == 200
-        proc.send_signal(signal.SIGINT)
-        rest = proc.communicate(timeout=30)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, rest
-    assert "stopped" in rest and "resume" not in rest
+    _, printed = view_then_ctrl_c(argv, None, {**os.environ, "PYTHONPATH": src, "NO_COLOR": "1"})
+    assert "stopped" in printed and "resume" not in printed
