@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from childproc import default_sigint
+
 pytest.importorskip("xllamacpp")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +38,13 @@ def test_ctrl_c_during_a_local_model_call_exits_within_3_s(command: str, tmp_pat
     args = [*COMMANDS[command].split(), "--run", "x", "--set", f"run_root={tmp_path}"]
     cmd = [sys.executable, "-m", "lbi", *args]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        preexec_fn=default_sigint,
     )
     lines: list[str] = []
     started = threading.Event()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from viewproc import view_then_ctrl_c
+from childproc import view_then_ctrl_c
 
 pytest.importorskip("xllamacpp")
 

@@ -309,7 +309,7 @@ def test_ctrl_c_stops_the_viewer_without_a_resume_message(run_root: Path) -> Non
     import os
     import sys
 
-    from viewproc import view_then_ctrl_c
+    from childproc import view_then_ctrl_c
 
     src = str(Path(__file__).resolve().parents[1] / "src")
     argv = [

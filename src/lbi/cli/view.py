@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -47,9 +48,9 @@ def view(
             out.print(
                 f"lbi view: http://{host}:{port}/  (run {v.name}; Ctrl-C stops)", highlight=False
             )
-            try:
+            # Ctrl-C is how a viewer stops: nothing to resume. uvicorn either returns or raises.
+            with contextlib.suppress(KeyboardInterrupt):
                 serve_forever(v, sock)
-            except KeyboardInterrupt:  # Ctrl-C is how a viewer stops: nothing to resume
-                out.print("lbi view: stopped.")
+            out.print("lbi view: stopped.")
     finally:
         sock.close()

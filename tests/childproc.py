@@ -1,4 +1,5 @@
-"""Run `lbi view` in a child process, fetch the page it prints, then stop it with Ctrl-C."""
+"""Children that tests stop with Ctrl-C: `lbi view` (fetch its page, then stop it), and a SIGINT
+handler a background-started runner would otherwise have turned off."""
 
 from __future__ import annotations
 
@@ -9,10 +10,22 @@ import urllib.request
 from pathlib import Path
 
 
+def default_sigint() -> None:
+    """For a child the test will Ctrl-C: a runner started in the background (`cmd &` in a
+    script) ignores SIGINT, and a child would inherit that and never see the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def view_then_ctrl_c(argv: list[str], cwd: Path | None, env: dict[str, str]) -> tuple[bytes, str]:
     """(the first page's body, everything the viewer printed); asserts it stopped with exit 0."""
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stdout is not None
