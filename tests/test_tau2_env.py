@@ -92,10 +92,13 @@ def test_quick_gold_replays_score_one_and_dropping_a_write_scores_zero(
         env.close()
 
 
+EVERY = 3  # every task took 195 s of a 22-minute suite; every 3rd keeps both retail exceptions
+
+
 def _replay_domain(domain: str, run_root: str) -> dict[str, Any]:
     env = Tau2Env(domain, Config(run_root=run_root, model="scripted"))
     gold, drop = {}, {}
-    for t in env.load_suite(f"tau2-{domain}"):
+    for t in env.load_suite(f"tau2-{domain}")[::EVERY]:
         gold[t.name] = play(env, t, t.reference)[0]
         if (d := without_last_write(env, t)) is not None:
             drop[t.name] = play(env, t, d)[0]
@@ -104,17 +107,18 @@ def _replay_domain(domain: str, run_root: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # ~0.6 CPU-s a replay, ~300 replays; generous for a loaded machine
-def test_every_airline_and_retail_task_replays_to_one(tmp_path: Any) -> None:
+@pytest.mark.timeout(1800)  # ~0.6 CPU-s a replay, ~100 replays; generous for a loaded machine
+def test_every_third_airline_and_retail_task_replays_to_one(tmp_path: Any) -> None:
     # Two processes: the package evaluator copies and hashes the whole DB (0.5-3 s a task).
     with ProcessPoolExecutor(2) as pool:
         airline, retail = pool.map(_replay_domain, ["airline", "retail"], [str(tmp_path)] * 2)
-    assert sum(v == 1.0 for v in airline["gold"].values()) == len(airline["gold"]) == 50
-    assert sum(v == 1.0 for v in retail["gold"].values()) == len(retail["gold"]) == 114
-    assert len(airline["drop"]) == 30 and all(v == 0.0 for v in airline["drop"].values())
+    # Of 50 airline and 114 retail tasks, every 3rd: 17 (11 with a write) and 38 (36).
+    assert sum(v == 1.0 for v in airline["gold"].values()) == len(airline["gold"]) == 17
+    assert sum(v == 1.0 for v in retail["gold"].values()) == len(retail["gold"]) == 38
+    assert len(airline["drop"]) == 11 and all(v == 0.0 for v in airline["drop"].values())
     # Retail tasks 12 and 105: their last gold write fails inside the package itself (an
     # "Error: ..." answer that changes nothing), so dropping it leaves the DB as gold has it.
-    assert len(retail["drop"]) == 105
+    assert len(retail["drop"]) == 36
     assert sorted(k for k, v in retail["drop"].items() if v != 0.0) == [
         "tau2-retail-105",
         "tau2-retail-12",

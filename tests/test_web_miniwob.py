@@ -32,15 +32,11 @@ def _solve_all(env: MiniwobEnv, names: list[str], seed: int) -> dict[str, float]
     return {n: solve(env, benchmark_task(n), seed=seed)[0] for n in names}
 
 
-def test_quick_families_score_1_with_scripted_solutions(env: MiniwobEnv) -> None:
-    rewards = _solve_all(env, QUICK, seed=3)
-    assert len(QUICK) >= 10
-    assert rewards == {n: 1.0 for n in QUICK}
-
-
 @pytest.mark.slow
-def test_every_scripted_family_scores_1_at_another_seed(env: MiniwobEnv) -> None:
-    rewards = _solve_all(env, sorted(SOLVERS), seed=11)
+def test_every_scripted_family_scores_1_quick_ones_included(env: MiniwobEnv) -> None:
+    # Seed 3 here, seed 7 in the gold-rollout test below: every family at two seeds.
+    assert len(QUICK) >= 10 and set(QUICK) <= set(SOLVERS)
+    rewards = _solve_all(env, sorted(SOLVERS), seed=3)
     assert rewards == {n: 1.0 for n in SOLVERS}
 
 
@@ -120,12 +116,8 @@ def _gold_elements_missing(names: list[str], seed: int) -> tuple[int, list[tuple
     return n_steps, missing
 
 
-def test_gold_steps_rendered_as_examples_show_their_element() -> None:
-    n_steps, missing = _gold_elements_missing(QUICK, seed=7)
-    assert n_steps >= 15 and not missing, missing
-
-
 @pytest.mark.slow
 def test_every_scripted_familys_gold_steps_show_their_element() -> None:
+    # The quick families included: the QUICK-only version of this test was a subset of it.
     n_steps, missing = _gold_elements_missing(sorted(SOLVERS), seed=7)
     assert n_steps >= 40 and not missing, missing
