@@ -62,7 +62,9 @@ def test_arms_choose_what_runs_and_synthesis_stays_off_evaluation_seeds(tmp_path
     results = json.loads((tmp_path / "evidence" / "few.json").read_text())
     arms = {r["variant"] for r in results if not r["variant"].startswith("floor:")}
     assert arms == {"none", "both", "gold"}
-    assert page.count("Not run (`--arms` left these arms out).") == 5  # 2, 3, 4, 6, ablation
+    assert page.count("Not run (`--arms` left these arms out).") == 4  # 3, 4, 6, ablation
+    table2 = page.split("## Table 2", 1)[1].split("## ", 1)[0]
+    assert "| both |" in table2 and "| docs |" not in table2  # none vs lbi, what ran of it
     assert "## Table 3 — training (base vs LoRA)\n\nNot run" in page
     cfg = load_config(None, [f"run_root={tmp_path / 'runs'}", "embed.name=hash", "env=toy"])
     cfg = cfg.model_copy(update={"model": "scripted"})

@@ -120,7 +120,9 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
     ran = set(ev.arms) if ev.arms is not None else None
     for title, arms in TABLES.items():
         lines += ["", f"## {title}", ""]
-        if ran is not None and not ran & set(arms) - {"both"}:
+        # `both` (lbi's data) is Table 2's own arm; elsewhere it is only the row to compare with.
+        own = set(arms) - (set() if title.startswith("Table 2") else {"both"})
+        if ran is not None and not ran & own:
             lines.append("Not run (`--arms` left these arms out).")
             continue
         if title.startswith("Table 3") and ev.lora_skipped:
