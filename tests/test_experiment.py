@@ -78,3 +78,28 @@ def test_unknown_arm_is_one_line(tmp_path: Path) -> None:
     args += ["--set", f"run_root={tmp_path}", "--dry-run"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "unknown arm(s) lora; arms: none" in result.output
+
+
+def test_swap_gap_with_and_without_swap_arms() -> None:
+    from lbi.experiments.page import swap_gap
+    from lbi.types import EvalResult
+
+    def results(arm: str, wins: int) -> list[EvalResult]:
+        return [
+            EvalResult(
+                suite="s",
+                variant=arm,
+                task_id=f"t{i}",
+                model="m",
+                seed=0,
+                success=i < wins,
+                reward=float(i < wins),
+                steps=1,
+            )
+            for i in range(10)
+        ]
+
+    base = results("none", 0) + results("both", 2) + results("gold", 6)
+    assert swap_gap(base) == "Gap: gold 60.0% vs lbi 20.0%; no swap arm ran."
+    text = swap_gap(base + results("swap-labels", 5) + results("swap-judge", 2))
+    assert "swap-judge 0%, swap-labels 75%" in text and "most: **swap-labels**" in text

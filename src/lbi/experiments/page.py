@@ -82,6 +82,8 @@ def swap_gap(results: list[EvalResult]) -> str:
     if gap <= 0:
         return f"No gap to recover: gold {_pct(rate['gold'])}% vs lbi {_pct(rate['both'])}%."
     share = {a: (rate[a] - rate["both"]) / gap for a in rate if a.startswith("swap-")}
+    if not share:
+        return f"Gap: gold {_pct(rate['gold'])}% vs lbi {_pct(rate['both'])}%; no swap arm ran."
     best = max(sorted(share), key=lambda a: share[a])
     parts = ", ".join(f"{a} {100 * s:.0f}%" for a, s in sorted(share.items()))
     return f"Share of the lbi→gold gap recovered by one gold stage: {parts}; most: **{best}**."
