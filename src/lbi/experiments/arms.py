@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lbi.agents.react import EpisodeSettings
 from lbi.config import Config
 from lbi.eval.harness import EvalPlan, evaluate
 from lbi.pipeline.gold import gold_examples, gold_rollouts, true_label
 from lbi.pipeline.rollout import rollout_tasks
-from lbi.pipeline.synth import current_examples, kept_examples, run_all, synth_trajectories
+from lbi.pipeline.synth import (
+    current_examples,
+    kept_examples,
+    rollout_settings,
+    run_all,
+    synth_trajectories,
+)
 from lbi.run import RunContext, open_run
 from lbi.types import EvalResult, Example, Record, Task, Trajectory
 
@@ -109,11 +114,8 @@ async def lbi_on_gold_tasks(
         tasks = [fresh(t, origin="user") for t in bench]
         ctx.store.put(tasks)
         make_env = ctx.env_factory()
-        s = cfg.synth
         for seed in seeds:
-            base = EpisodeSettings(
-                max_steps=s.max_steps, temperature=s.temperature, seed=seed, stage="rollout"
-            )
+            base = rollout_settings(ctx, seed)
             await rollout_tasks(ctx, tasks, make_env, samples=1, base=base)
         await run_all(ctx, ("backward", "filter"))
         return kept_examples(ctx)

@@ -81,17 +81,25 @@ def synth_trajectories(ctx: RunContext) -> list[Trajectory]:
     return [t for t in ctx.store.all(Trajectory) if t.task_id in ids and t.variant == "none"]
 
 
-async def run_rollout(ctx: RunContext) -> list[Trajectory]:
+def rollout_settings(ctx: RunContext, seed: int | None = None) -> EpisodeSettings:
+    """Synthesis rollouts' episode settings; `seed` overrides `synth.seed`."""
     cfg = ctx.config.synth
-    settings = EpisodeSettings(
+    return EpisodeSettings(
         max_steps=cfg.max_steps,
         temperature=cfg.temperature,
-        seed=cfg.seed,
+        seed=cfg.seed if seed is None else seed,
         stage="rollout",
         record_digests=cfg.replay_check,
     )
+
+
+async def run_rollout(ctx: RunContext) -> list[Trajectory]:
     return await rollout_tasks(
-        ctx, synth_tasks(ctx), ctx.env_factory(), samples=cfg.samples, base=settings
+        ctx,
+        synth_tasks(ctx),
+        ctx.env_factory(),
+        samples=ctx.config.synth.samples,
+        base=rollout_settings(ctx),
     )
 
 
