@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from lbi.cli import app
 from lbi.experiments.page import TABLES
+from lbi.types import Task, Trajectory
 
 
 def _invoke(tmp_path: Path, *extra: str) -> str:
@@ -71,6 +72,36 @@ def test_arms_choose_what_runs_and_synthesis_stays_off_evaluation_seeds(tmp_path
     trajs = synth_trajectories(open_run(cfg, "paper-toy-toy-5"))
     # evaluation seeds 0, 1 and gold seed 1000: synthesis starts past all of them
     assert trajs and {t.seed for t in trajs} == {1001}
+    # The toy's seeds do not change a task: each task's own gold example is never retrieved
+    # for it (leave one task out), while the other tasks' gold examples are.
+    assert "leave one task out" in page and "Contamination check of lbi's data" in page
+    gold_run = open_run(cfg, "paper-toy-toy-5-gold")
+    tasks = {t.id: t for t in gold_run.store.all(Task)}
+    shown = own = 0
+    for traj in gold_run.store.all(Trajectory):
+        prompts = json.dumps([s.messages for s in traj.steps])
+        own += json.dumps(f"Instruction: {tasks[traj.task_id].instruction}\n")[1:-1] in prompts
+        shown += prompts.count("Instruction: ")
+    assert own == 0 and shown > 0
+
+
+def test_own_task_data_finds_gold_and_swap_copies() -> None:
+    from lbi.experiments.arms import fresh, own_task_data
+    from lbi.types import Example, Step
+
+    a, b = (Task(env="toy", instruction=f"put {k}", origin="benchmark") for k in "ab")
+    step = Step(index=0, observation="o", action="x", next_observation="p")
+
+    def ex(task: Task, label: str) -> Example:
+        return Example(
+            env="toy", instruction=label, style="task", trajectory_id=label, task_id=task.id,
+            i=0, j=0, policy="gold", steps=[step],
+        )  # fmt: skip
+
+    gold, copy, other = ex(a, "g"), ex(fresh(a, origin="user"), "c"), ex(b, "o")
+    stray = ex(Task(env="toy", instruction="from the docs"), "s")
+    held = own_task_data([a, b], [gold, copy, other, stray])
+    assert held == {a.id: frozenset({gold.id, copy.id}), b.id: frozenset({other.id})}
 
 
 def test_unknown_arm_is_one_line(tmp_path: Path) -> None:

@@ -103,7 +103,13 @@ async def write_query(ctx: StepContext, door: ModelDoor, settings: EpisodeSettin
 class VariantRetriever:
     """Satisfies `lbi.agents.react.StepRetriever`. One instance per episode."""
 
-    def __init__(self, variant: str, index: ExampleIndex | None, cfg: RetrievalConfig) -> None:
+    def __init__(
+        self,
+        variant: str,
+        index: ExampleIndex | None,
+        cfg: RetrievalConfig,
+        exclude: frozenset[str] = frozenset(),
+    ) -> None:
         if variant not in VARIANTS:
             raise ValueError(
                 f"unknown retrieval variant {variant!r}; use one of {', '.join(VARIANTS)}"
@@ -111,6 +117,7 @@ class VariantRetriever:
         if variant != "none" and index is None:
             raise ValueError(f"variant {variant!r} needs an index")
         self.variant, self.index, self.cfg = variant, index, cfg
+        self.exclude = exclude  # record ids this episode may not see (its own task's data)
         self._once: list[Hit] | None = None
         self.last_ids: list[str] = []  # what the last step retrieved, for tests and traces
         self.last_query: str | None = None
@@ -142,7 +149,8 @@ class VariantRetriever:
         if self.variant == "instruction" and self._once is not None:
             hits = self._once  # searched once per episode
         else:
-            hits = self.index.retrieve(await self._query(ctx, door, settings))
+            query = await self._query(ctx, door, settings)
+            hits = self.index.retrieve(query.model_copy(update={"exclude": self.exclude}))
             if self.variant == "instruction":
                 self._once = hits
         self.last_ids = [h.id for h in hits]

@@ -59,6 +59,13 @@ class Environment(Protocol):
     def sample_tasks(self) -> list[Task]: ...
 
 
+def seeds_vary(env: object) -> bool:
+    """Whether `reset(task, seed)` makes another instance of the task for another seed (MiniWoB
+    draws a new utterance and page). An environment that does not say so (optional attribute
+    `seeds_vary`) is taken as deterministic: data made on a task at any seed is that task's own."""
+    return bool(getattr(env, "seeds_vary", False))
+
+
 class EnvError(RuntimeError):
     """An environment could not be made or started (missing data, bad option)."""
 

@@ -10,7 +10,7 @@ scores without any model at all.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, new_trajectory, run_episode
@@ -38,6 +38,9 @@ class EvalPlan:
     max_steps: int
     limit: int | None = None  # only the suite's first N tasks
     floors: bool = True  # also run the trivial policies (once per suite is enough)
+    # task id -> record ids that task's retrieval never returns: data made on the task itself,
+    # left out when a seed does not change the task (cross-fitting, leave one task out)
+    held_out: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def supported_variants(ctx: RunContext) -> list[str]:
@@ -166,7 +169,10 @@ async def evaluate(
                 )
             meter = MeteredDoor(door)
             retriever = VariantRetriever(
-                variant, indexes.get(INDEX_FOR.get(variant, "")), ctx.config.retrieval
+                variant,
+                indexes.get(INDEX_FOR.get(variant, "")),
+                ctx.config.retrieval,
+                plan.held_out.get(task.id, frozenset()),
             )
             settings = EpisodeSettings(
                 max_steps=plan.max_steps,

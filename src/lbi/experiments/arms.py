@@ -44,14 +44,38 @@ def relabel(results: list[EvalResult], arm: str, model: str) -> list[EvalResult]
     return [r.model_copy(update={"variant": arm, "model": model}) for r in results]
 
 
+def own_task_data(bench: Sequence[Task], examples: Sequence[Example]) -> dict[str, frozenset[str]]:
+    """Benchmark task id -> ids of the examples made on that task: on the task itself (gold) or
+    on the user-origin copy the swap arms roll out (`fresh(task, origin="user")`)."""
+    owner = {t.id: t.id for t in bench} | {fresh(t, origin="user").id: t.id for t in bench}
+    out: dict[str, set[str]] = {}
+    for e in examples:
+        if e.task_id in owner:
+            out.setdefault(owner[e.task_id], set()).add(e.id)
+    return {k: frozenset(v) for k, v in sorted(out.items())}
+
+
 async def eval_examples(
-    cfg: Config, name: str, arm: str, plan: EvalPlan, examples: Sequence[Example], model: str
+    cfg: Config,
+    name: str,
+    arm: str,
+    plan: EvalPlan,
+    examples: Sequence[Example],
+    model: str,
+    held_out: dict[str, frozenset[str]] | None = None,
 ) -> list[EvalResult]:
-    """The `both` procedure over `examples` (the paper's agent with another dataset)."""
+    """The `both` procedure over `examples` (the paper's agent with another dataset); a task's
+    `held_out` examples are never retrieved for it."""
     ctx = open_run(cfg, f"{name}-{arm}")
     try:
         one = EvalPlan(
-            plan.suite, ["both"], plan.seeds, plan.temperature, plan.max_steps, floors=False
+            plan.suite,
+            ["both"],
+            plan.seeds,
+            plan.temperature,
+            plan.max_steps,
+            floors=False,
+            held_out=held_out or {},
         )
         results = await evaluate(ctx, one, {"examples": index_of(ctx, examples)})
         return relabel(results, arm, model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class Evidence:
     gold_success: float | None
     arms: list[str] | None = None  # the arms run (None: all)
     command: str = ""  # the command line that wrote the page
+    notes: list[str] = field(default_factory=list)  # sentences under the introduction
 
 
 def _pct(x: float) -> str:
@@ -105,6 +106,7 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
         "test at α=0.05 would find with power 0.8 at this many tasks; *detected* means the CI "
         "excludes 0.",
         *(["", f"Command: `{ev.command}`"] if ev.command else []),
+        *(line for note in ev.notes for line in ("", note)),
         "",
         "## Table 1 — data",
         "",

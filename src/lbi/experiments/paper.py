@@ -18,13 +18,22 @@ from typing import Any
 
 from lbi.agents.retrieval import INDEX_FOR
 from lbi.config import Config, ConfigError
+from lbi.envs.base import seeds_vary
+from lbi.eval.contamination import overlap_report
 from lbi.eval.harness import EvalPlan, evaluate, supported_variants
 from lbi.experiments import arms
 from lbi.experiments.page import Evidence, write_page
 from lbi.pipeline.indexes import build_index
-from lbi.pipeline.synth import kept_examples, run_all
+from lbi.pipeline.synth import current_examples, kept_examples, run_all
 from lbi.run import open_run
-from lbi.types import EvalResult, Trajectory
+from lbi.types import EvalResult, Task, Trajectory
+
+HELD_OUT = (
+    "A seed does not change this environment's tasks, so gold data (and the swap arms' data made "
+    "on the benchmark's tasks) comes from the evaluated tasks themselves: each task's retrieval "
+    "leaves out the examples made on it (leave one task out), and LoRA on gold data is not run "
+    "(an adapter trained on the evaluated tasks' own answers would measure recall, not learning)."
+)
 
 TABLE2 = ["none", "docs", "distill", "both"]
 TABLE4 = ["observation", "model", "both"]
@@ -100,6 +109,7 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
     make_env = main.env_factory()
     probe = make_env()
     bench = probe.load_suite(plan.suite)
+    varies = seeds_vary(probe)
     probe.close()
     eplan = EvalPlan(plan.suite, [], plan.seeds, 0.0, plan.max_steps)
     eplan.variants = [
@@ -125,8 +135,12 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
     counts = {k: len(v) for k, v in sets.items()} | {"lbi": len(kept_examples(main))}
     for arm in plan.arms():
         if arm in sets:
-            say(f"arm {arm}: {len(sets[arm])} examples")
-            results += await arms.eval_examples(cfg, plan.name, arm, eplan, sets[arm], model)
+            held = {} if varies else arms.own_task_data(bench, sets[arm])
+            left = sum(map(len, held.values()))
+            say(f"arm {arm}: {len(sets[arm])} examples ({left} held out from their own task)")
+            results += await arms.eval_examples(
+                cfg, plan.name, arm, eplan, sets[arm], model, held_out=held
+            )
     if plan.wants("explore-both"):
         explore_cfg = cfg.model_copy(deep=True)
         explore_cfg.synth.task_source = "explore"
@@ -140,7 +154,7 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         await explore.aclose()
     skip = lora_skip_reason(cfg, plan)
     if skip is None:
-        data = {"lora-lbi": kept_examples(main), "lora-gold": sets["gold"]}
+        data = {"lora-lbi": kept_examples(main)} | ({"lora-gold": sets["gold"]} if varies else {})
         results += await _lora(
             cfg, plan, eplan, {k: v for k, v in data.items() if plan.wants(k)}, model, say
         )
@@ -158,10 +172,18 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         arms=plan.arms(),
         command=plan.command,
         gold_success=sum(t.success for t in gold) / len(gold) if gold else None,
+        notes=[contamination_line(main, bench, plan.seeds), *([] if varies else [HELD_OUT])],
     )
     main.save_accounting()
     await main.aclose()
     return write_page(ev, plan.out_dir, plan.page)
+
+
+def contamination_line(main: Any, bench: list[Task], seeds: int) -> str:
+    """How much of the suite lbi's own data restates (reported; `lbi eval` refuses on it)."""
+    data = [*current_examples(main), *(t for t in main.store.all(Task) if t.origin != "benchmark")]
+    report = overlap_report(bench, data, seeds=range(seeds))
+    return f"Contamination check of lbi's data against the suite: {report.line()}"
 
 
 async def _lora(

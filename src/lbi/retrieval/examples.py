@@ -47,6 +47,8 @@ class RetrievalQuery(BaseModel):
     query: str | None = None
     m1: int = 5
     m2: int = 5
+    # Record ids never returned: under cross-fitting, the evaluated task's own data.
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,10 @@ class ExampleIndex:
         if query.m1 > 0:
             hits = [
                 Hit(id=i, score=s, source="observation", record=self._records[i])
-                for i, s in self.search_lexical(query.observation, query.m1)
+                for i, s in self.search_lexical(query.observation, query.m1, query.exclude)
             ]
         if query.query and query.m2 > 0:
-            chosen = {h.id for h in hits}
+            chosen = {h.id for h in hits} | query.exclude
             hits += [
                 Hit(id=i, score=s, source="model", record=self._records[i])
                 for i, s in self.search_dense(query.query, query.m2, exclude=chosen)

@@ -83,6 +83,7 @@ def benchmark_task(name: str) -> Task:
 class MiniwobEnv:
     name = "miniwob"
     max_concurrency = 4  # episodes share one browser; each call is short
+    seeds_vary = True  # a seed draws the task's utterance and page
 
     def __init__(
         self,
