@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from lbi.cli import app
 from lbi.experiments.page import TABLES
+from lbi.experiments.paper import LORA
 from lbi.types import Task, Trajectory
 
 
@@ -134,3 +135,12 @@ def test_swap_gap_with_and_without_swap_arms() -> None:
     assert swap_gap(base) == "Gap: gold 60.0% vs lbi 20.0%; no swap arm ran."
     text = swap_gap(base + results("swap-labels", 5) + results("swap-judge", 2))
     assert "swap-judge 0%, swap-labels 75%" in text and "most: **swap-labels**" in text
+
+
+def test_the_estimate_leaves_out_lora_on_gold_where_seeds_do_not_vary() -> None:
+    from lbi.experiments.paper import PaperPlan, estimate
+
+    plan = PaperPlan(name="p", suite="s", seeds=2, max_steps=3, only=["none", "gold", *LORA])
+    assert set(estimate(plan, 5)["eval_calls_max"]) == {"none", "gold", *LORA}
+    assert set(estimate(plan, 5, lora_gold=False)["eval_calls_max"]) == {"none", "gold", "lora-lbi"}
+    assert estimate(plan, 5)["eval_calls_max"]["none"] == 5 * 2 * 3

@@ -81,13 +81,13 @@ def paper(
     if budget_tokens is not None:
         extra.append(f"budget.max_tokens={budget_tokens}")
     cfg = cli_config(config, extra, model, env)
-    from lbi.envs.base import make_env
+    from lbi.envs.base import make_env, seeds_vary
 
     probe = make_env(cfg.env, cfg)
     suite = suite or (probe.suites() or [""])[0]
     if not suite:
         raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-    n_tasks = len(probe.load_suite(suite))
+    n_tasks, varies = len(probe.load_suite(suite)), seeds_vary(probe)
     probe.close()
     evals = set(range(seeds))
     golds = [int(s) for s in gold_seeds.split(",") if s.strip()]
@@ -107,14 +107,15 @@ def paper(
         only=check_arms([a.strip() for a in arms.split(",") if a.strip()]) if arms else None,
     )
     skip = lora_skip_reason(cfg, plan)
-    est = estimate(plan, n_tasks, lora=skip is None)
+    est = estimate(plan, n_tasks, lora=skip is None, lora_gold=varies)
     total = sum(est["eval_calls_max"].values())
     out.print(
         f"plan: {run} · model {cfg.model} · env {cfg.env} · suite {suite} ({n_tasks} tasks) x "
         f"{seeds} seeds · arms {', '.join(est['eval_calls_max'])}"
     )
     out.print(f"evaluation: at most {total} model calls ({est['episodes_per_arm']} episodes/arm)")
-    out.print(f"Table 3: {'skipped: ' + skip if skip else 'LoRA on lbi data and on gold data'}")
+    gold = "and on gold data" if varies else "(not on gold data: seeds do not change a task here)"
+    out.print(f"Table 3: {'skipped: ' + skip if skip else 'LoRA on lbi data ' + gold}")
     if dry_run:
         return
     path = arun(run_paper(cfg, plan, lambda s: err.print(s)))

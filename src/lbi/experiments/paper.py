@@ -79,10 +79,13 @@ def calls_per_step(arm: str) -> int:
         "gold", "whole-only", *SWAPS) else 1  # fmt: skip
 
 
-def estimate(plan: PaperPlan, n_tasks: int, lora: bool = True) -> dict[str, Any]:
+def estimate(
+    plan: PaperPlan, n_tasks: int, lora: bool = True, lora_gold: bool = True
+) -> dict[str, Any]:
     """Upper bounds on evaluation model calls (every episode runs to the step limit)."""
     episodes = n_tasks * plan.seeds
-    arms = [a for a in plan.arms() if lora or a not in LORA]
+    skipped = ([] if lora else LORA) + ([] if lora_gold else ["lora-gold"])
+    arms = [a for a in plan.arms() if a not in skipped]
     per_arm = {a: episodes * plan.max_steps * calls_per_step(a) for a in arms}
     return {"tasks": n_tasks, "episodes_per_arm": episodes, "eval_calls_max": per_arm}
 
