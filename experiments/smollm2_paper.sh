@@ -3,6 +3,9 @@
 #   docs/evidence/smollm2.md       MiniWoB quick (10 families) x 10 evaluation seeds: none, lbi data
 #                                  (`both`), gold data (`both`), LoRA on lbi data, LoRA on gold data
 #   docs/evidence/smollm2-swap.md  the gold stage swap (tasks, rollouts, labels, judge) at 2 seeds
+#   docs/evidence/smollm2-toy.md   toy-5 x 4 sampled seeds: none, lbi data, gold data (each task's
+#                                  own gold example held out: a toy seed does not change a task),
+#                                  LoRA on lbi data
 # Every arm is a run under runs/, so a rerun resumes; the second command reuses the first's
 # episodes at seeds 0-1. Gold data comes from seeds 1000-1001, synthesis rollouts from 1002 on.
 # THREADS=2 (the default here) uses both cores: only on an otherwise idle machine (llama.cpp's threads
@@ -21,3 +24,6 @@ common=(--env miniwob --suite miniwob-quick --model local --max-steps 3 --name s
   --page smollm2
 "$LBI" experiment paper "${common[@]}" --seeds 2 \
   --arms none,both,gold,swap-tasks,swap-rollouts,swap-labels,swap-judge --page smollm2-swap
+"$LBI" experiment paper --env toy --suite toy-5 --model local --max-steps 6 --name smollm2-toy \
+  --set models.local.threads="${THREADS:-2}" --set train.lr=2e-4 --set train.batch_size=8 \
+  --seeds 4 --arms none,both,gold,lora-lbi --page smollm2-toy

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from lbi.config import Config, TrainConfig
+from lbi.models import gguf_cache
+from lbi.models.assets import smollm2_gguf_path
 from lbi.models.base import ChatRequest, ModelError
 from lbi.models.hf import chat_generate, serving_paths
 from lbi.models.registry import make_model
@@ -54,6 +56,21 @@ def targets(tok: Any, ids: list[int], labels: list[int]) -> str:
 @pytest.fixture(scope="module")
 def tokenizer() -> Any:
     return load_base_tokenizer("local")
+
+
+def test_the_gguf_tokenizer_is_kept_as_a_folder_and_read_back_the_same(tokenizer: Any) -> None:
+    """The fixture's load dequantized the GGUF's tokenizer (or found it kept by an earlier run);
+    the next load reads the kept folder and tokenizes and templates exactly alike."""
+    gguf = Path(smollm2_gguf_path())
+    kept = gguf_cache.cached(gguf, gguf_cache.TOKENIZER_MARK)
+    assert kept is not None and kept.parent == gguf_cache.cache_root()
+    again = load_base_tokenizer("local")
+    assert Path(again.name_or_path) == kept
+    text = "SELECT name FROM users; -- ünïcode ✓"
+    assert again(text).input_ids == tokenizer(text).input_ids
+    assert again.apply_chat_template(PROBE, tokenize=False) == tokenizer.apply_chat_template(
+        PROBE, tokenize=False
+    )
 
 
 def test_mask_covers_exactly_the_assistant_turns(tokenizer: Any) -> None:
@@ -177,6 +194,9 @@ def test_training_lowers_held_out_loss(trained: tuple[TrainResult, str]) -> None
     # SmolLM2 starts near 1.5 nats/token on this shape; 12 LoRA steps at 1e-3 get it far lower.
     assert result.eval_loss_after < 0.5 * result.eval_loss_before
     assert (Path(result.out_dir) / "train_result.json").is_file()
+    # the base was dequantized from its GGUF once and kept for the next load
+    assert gguf_cache.cached(Path(smollm2_gguf_path()), gguf_cache.MODEL_MARK) is not None
+    assert result.base == str(Path(smollm2_gguf_path()).resolve())  # the adapter names the GGUF
 
 
 @pytest.mark.slow

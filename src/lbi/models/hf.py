@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lbi.models import gguf_cache
 from lbi.models.assets import weights_version
 from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError
 from lbi.models.chat import with_system
@@ -78,8 +79,14 @@ def load_tokenizer(source: str | Path) -> Any:
         from transformers import AutoTokenizer
     except ImportError:
         raise ModelError(f"hf models need torch and transformers; run `{TRAIN_INSTALL}`") from None
-    folder, kwargs = _where(Path(source).expanduser().resolve())
-    return AutoTokenizer.from_pretrained(folder, **kwargs)
+    path = Path(source).expanduser().resolve()
+    folder, kwargs = _where(path)
+    if kwargs and (kept := gguf_cache.cached(path, gguf_cache.TOKENIZER_MARK)):
+        return AutoTokenizer.from_pretrained(kept)
+    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    if kwargs:
+        gguf_cache.keep(path, tokenizer)
+    return tokenizer
 
 
 def load_causal_lm(source: str | Path, device: str | None = None) -> Loaded:
@@ -95,12 +102,18 @@ def load_causal_lm(source: str | Path, device: str | None = None) -> Loaded:
     if device == "cpu":
         dtype = torch.float32
     folder, kwargs = _where(path)
+    dtype_name = str(dtype).removeprefix("torch.")
+    kept = gguf_cache.cached(path, gguf_cache.MODEL_MARK, dtype_name) if kwargs else None
+    if kept:
+        folder, kwargs = str(kept), {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
         model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"transformers could not load {path}: {e}") from None
     _drop_gguf_quantizer(model)
+    if kwargs:  # dequantized from the GGUF just now
+        gguf_cache.keep(path, tokenizer, model, dtype_name)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return Loaded(model=model.to(device), tokenizer=tokenizer, source=str(path), device=device)
