@@ -144,3 +144,19 @@ def test_the_estimate_leaves_out_lora_on_gold_where_seeds_do_not_vary() -> None:
     assert set(estimate(plan, 5)["eval_calls_max"]) == {"none", "gold", *LORA}
     assert set(estimate(plan, 5, lora_gold=False)["eval_calls_max"]) == {"none", "gold", "lora-lbi"}
     assert estimate(plan, 5)["eval_calls_max"]["none"] == 5 * 2 * 3
+
+
+def test_a_training_line_states_data_steps_and_held_out_loss() -> None:
+    from lbi.config import TrainConfig
+    from lbi.experiments.paper import training_line
+    from lbi.train.options import TrainResult
+
+    r = TrainResult(
+        out_dir="o", base="b", adapter_dir="a", n_train=55, n_eval=3, steps=21, train_tokens=130485,
+        eval_loss_before=2.2608, eval_loss_after=1.0516, tokens_per_s=81.4,
+        options=TrainConfig(lr=2e-4, batch_size=8),
+    )  # fmt: skip
+    assert training_line("lora-lbi", r) == (
+        "lora-lbi: 55 chats (3 held out), 21 steps, lr 0.0002, batch 8, 3 epochs; held-out loss "
+        "2.261 → 1.052; 130485 tokens at 81 tok/s (cpu)."
+    )

@@ -39,6 +39,7 @@ class Evidence:
     arms: list[str] | None = None  # the arms run (None: all)
     command: str = ""  # the command line that wrote the page
     notes: list[str] = field(default_factory=list)  # sentences under the introduction
+    training: list[str] = field(default_factory=list)  # one line per LoRA arm trained
 
 
 def _pct(x: float) -> str:
@@ -133,6 +134,8 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
             lines.append(f"Skipped: {ev.lora_skipped}.")
             continue
         lines += comparison_rows(uniform, arms)
+        if title.startswith("Table 3") and ev.training:
+            lines += ["", "Training:", "", *(f"- {t}" for t in ev.training)]
         if title.startswith("Gold"):
             lines += ["", swap_gap(uniform)]
     floors = floor_scores(uniform)

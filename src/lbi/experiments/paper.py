@@ -26,6 +26,7 @@ from lbi.experiments.page import Evidence, write_page
 from lbi.pipeline.indexes import build_index
 from lbi.pipeline.synth import current_examples, kept_examples, run_all
 from lbi.run import open_run
+from lbi.train.options import TrainResult
 from lbi.types import EvalResult, Task, Trajectory
 
 HELD_OUT = (
@@ -156,11 +157,11 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         )
         await explore.aclose()
     skip = lora_skip_reason(cfg, plan)
+    training: list[str] = []
     if skip is None:
         data = {"lora-lbi": kept_examples(main)} | ({"lora-gold": sets["gold"]} if varies else {})
-        results += await _lora(
-            cfg, plan, eplan, {k: v for k, v in data.items() if plan.wants(k)}, model, say
-        )
+        wanted = {k: v for k, v in data.items() if plan.wants(k)}
+        results += await _lora(cfg, plan, eplan, wanted, model, say, training)
     ev = Evidence(
         title=f"{model} on {cfg.env} / {plan.suite}",
         model=model,
@@ -175,6 +176,7 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         arms=plan.arms(),
         command=plan.command,
         gold_success=sum(t.success for t in gold) / len(gold) if gold else None,
+        training=training,
         notes=[contamination_line(main, bench, plan.seeds), *([] if varies else [HELD_OUT])],
     )
     main.save_accounting()
@@ -196,6 +198,7 @@ async def _lora(
     data: dict[str, list],
     model: str,
     say: Callable[[str], None],
+    training: list[str],
 ) -> list[EvalResult]:
     from lbi.pipeline.synth import action_space
     from lbi.train.sft import train
@@ -215,6 +218,21 @@ async def _lora(
             say(f"{arm}: LoRA on {len(chats)} chats")
             result = train(chats, cfg.train.base, target, cfg.train)
             gguf = Path(result.gguf_path) if result.gguf_path else gguf
+        if (done := target / "train_result.json").is_file():
+            training.append(training_line(arm, TrainResult.model_validate_json(done.read_text())))
         out += await arms.eval_model(cfg, plan.name, arm, eplan, f"local:{gguf}", model)
     await main.aclose()
     return out
+
+
+def training_line(arm: str, r: TrainResult) -> str:
+    def loss(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    o = r.options
+    return (
+        f"{arm}: {r.n_train} chats ({r.n_eval} held out), {r.steps} steps, lr {o.lr:g}, batch "
+        f"{o.batch_size}, {o.epochs:g} epochs; held-out loss {loss(r.eval_loss_before)} → "
+        f"{loss(r.eval_loss_after)}; {r.train_tokens} tokens at {r.tokens_per_s:.0f} tok/s "
+        f"({r.device})."
+    )
