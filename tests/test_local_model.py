@@ -118,6 +118,7 @@ def test_is_a_model_with_honest_capabilities(model: LocalModel) -> None:
     assert model.name == "local"
     caps = model.capabilities
     assert caps.json_schema and caps.grammar and caps.seed and not caps.tools
+    assert caps.context_length == Config().models.local.n_ctx  # a slot's context, for batching
 
 
 @pytest.mark.local_model

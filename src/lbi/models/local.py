@@ -21,7 +21,7 @@ import asyncio
 import importlib.util
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +176,9 @@ class LocalModel:
     ) -> None:
         self.name = name
         self.weights_version = weights_version
+        # Each slot holds n_ctx tokens: a request over it is refused (HTTP 400), so stages that
+        # batch work into one prompt (the judges) size their batches to it.
+        self.capabilities = replace(type(self).capabilities, context_length=key.n_ctx)
         self.engine = get_engine(key)
         # llama.cpp cannot stop a call midway, so by default the door waits for it instead of
         # timing it out and retrying behind it (`models.local.timeout_s` sets a limit).

@@ -18,6 +18,7 @@ from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
 from lbi.pipeline.rules import rule_failures
 from lbi.progress import stage_progress
 from lbi.prompts import render
+from lbi.tokens import counter_for
 from lbi.types import Example, Task, Trajectory, Verdict
 
 if TYPE_CHECKING:
@@ -100,6 +101,55 @@ def parse_verdicts(value: Any, examples: list[Example], judge: str) -> list[Verd
     return out
 
 
+SYSTEM = "You are a strict reviewer of agent training data. Reply with JSON only."
+
+
+def answer_tokens(n: int) -> int:
+    """What a judge's answer for `n` examples may take (the request's max_tokens)."""
+    return 360 * n + 40
+
+
+def too_long(ex: Example, judge: str, tokens: int, limit: int) -> Verdict:
+    """A rejection for an example the judge cannot read whole: it is not kept unjudged."""
+    why = f"too long to judge: {tokens} prompt tokens with the answer's reserve > context {limit}"
+    return Verdict(
+        example_id=ex.id,
+        judge=judge,
+        criteria=dict.fromkeys(CRITERIA, False),
+        reasons=dict.fromkeys(CRITERIA, why),
+        accept=False,
+    )
+
+
+def pack(
+    examples: list[Example], size: int, limit: int | None, count: Callable[[str], int], judge: str
+) -> tuple[list[list[Example]], list[Verdict]]:
+    """Consecutive groups of at most `size` examples whose judge request (prompt and the answer's
+    reserve) fits the judge's context `limit`; an example that cannot fit alone is rejected."""
+    size = max(1, size)
+    if limit is None:
+        return [examples[k : k + size] for k in range(0, len(examples), size)], []
+    base = count(SYSTEM) + count(
+        render("judge", env=examples[0].env if examples else "", examples=[])
+    )
+    base += 16  # chat-template tokens around the two messages
+    groups: list[list[Example]] = []
+    rejected: list[Verdict] = []
+    group: list[Example] = []
+    used = base
+    for ex in examples:
+        cost = count(render_example(ex)) + 12  # and its <example> wrapper
+        if base + cost + answer_tokens(1) > limit:
+            rejected.append(too_long(ex, judge, base + cost + answer_tokens(1), limit))
+            continue
+        if group and (len(group) == size or used + cost + answer_tokens(len(group) + 1) > limit):
+            groups.append(group)
+            group, used = [], base
+        group.append(ex)
+        used += cost
+    return groups + ([group] if group else []), rejected
+
+
 async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     cfg = ctx.config.synth
     judges = ctx.judges()
@@ -110,14 +160,8 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
         door, group = job
         prompt = render("judge", env=group[0].env, examples=[render_example(e) for e in group])
         req = ChatRequest(
-            messages=[
-                {
-                    "role": "system",
-                    "content": "You are a strict reviewer of agent training data. Reply with JSON only.",
-                },
-                {"role": "user", "content": prompt},
-            ],
-            max_tokens=360 * len(group) + 40,
+            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+            max_tokens=answer_tokens(len(group)),
             kind="judge",
             meta={"criteria": list(CRITERIA), "count": len(group)},
         )
@@ -136,10 +180,10 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
             for e in eligible
             if Verdict(example_id=e.id, judge=door.name, criteria={}, accept=False).id not in have
         ]
-        jobs += [
-            (door, todo[k : k + cfg.judge_batch])
-            for k in range(0, len(todo), max(1, cfg.judge_batch))
-        ]
+        limit = door.capabilities.context_length
+        groups, rejected = pack(todo, cfg.judge_batch, limit, counter_for(door), door.name)
+        ctx.commit(rejected)
+        jobs += [(door, g) for g in groups]
     total = sum(len(g) for _, g in jobs)
     with stage_progress(
         f"judging ({len(judges)} judge{'s' if len(judges) > 1 else ''})", total, ctx.accountant
