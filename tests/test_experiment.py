@@ -132,9 +132,15 @@ def test_swap_gap_with_and_without_swap_arms() -> None:
         ]
 
     base = results("none", 0) + results("both", 2) + results("gold", 6)
-    assert swap_gap(base) == "Gap: gold 60.0% vs lbi 20.0%; no swap arm ran."
+    assert swap_gap(base) == "Gap: gold 6/10 vs lbi 2/10 (+40.0 pp); no swap arm ran."
     text = swap_gap(base + results("swap-labels", 5) + results("swap-judge", 2))
-    assert "swap-judge 0%, swap-labels 75%" in text and "most: **swap-labels**" in text
+    assert "swap-judge 2/10 (0%), swap-labels 5/10 (75%)" in text
+    assert "most: **swap-labels**" in text and "single episodes" not in text
+    small = results("none", 0) + results("both", 0) + results("gold", 1)
+    text = swap_gap(small + results("swap-rollouts", 2))
+    assert "swap-rollouts 2/10 (200%)" in text and "cannot rank the stages" in text
+    flat = results("none", 0) + results("both", 3) + results("gold", 3)
+    assert swap_gap(flat) == "Gap: gold 3/10 vs lbi 3/10 (+0.0 pp): no gap to recover."
 
 
 def test_the_estimate_leaves_out_lora_on_gold_where_seeds_do_not_vary() -> None:
@@ -160,3 +166,18 @@ def test_a_training_line_states_data_steps_and_held_out_loss() -> None:
         "lora-lbi: 55 chats (3 held out), 21 steps, lr 0.0002, batch 8, 3 epochs; held-out loss "
         "2.261 → 1.052; 130485 tokens at 81 tok/s (cpu)."
     )
+
+
+def test_the_page_counts_wins_a_floor_also_has() -> None:
+    from lbi.experiments.page import floor_wins
+    from lbi.types import EvalResult
+
+    def result(arm: str, task: str, seed: int, success: bool) -> EvalResult:
+        return EvalResult(suite="s", variant=arm, task_id=task, model="m", seed=seed,
+                          success=success, reward=float(success), steps=1)  # fmt: skip
+
+    floor = [result("floor:empty", "t1", 0, True), result("floor:empty", "t1", 1, False)]
+    gold = [result("gold", "t1", 0, True), result("gold", "t1", 1, True)]
+    gold += [result("gold", "t2", 0, True), result("none", "t2", 0, False)]
+    assert floor_wins(floor + gold) == "Wins on episodes a floor also solves: gold 1 of 3."
+    assert floor_wins(gold) is None  # no floor ran, or it solved nothing

@@ -52,3 +52,25 @@ def test_gold_chats_train_from_a_file_and_bad_files_fail_clearly(tmp_path: Path)
     assert result.exit_code != 0 and "assistant turn" in result.output
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code != 0 and "--chats" in result.output
+
+
+def test_gold_trajectories_are_stored_and_a_rerun_drives_none_again(tmp_path: Path) -> None:
+    from lbi.config import load_config
+    from lbi.experiments.arms import gold_data
+
+    cfg = load_config(None, [f"run_root={tmp_path}", "env=toy", "model=scripted"])
+    tasks = ToyEnv().load_suite("toy-5")[:2]
+    made: list[ToyEnv] = []
+
+    def make_env() -> ToyEnv:
+        made.append(ToyEnv())
+        return made[-1]
+
+    first = asyncio.run(gold_data(cfg, "p", make_env, tasks, [1000, 1001], 4))
+    assert len(made) == 4 and [(t.task_id, t.seed) for t in first] == [
+        (task.id, seed) for task in tasks for seed in (1000, 1001)
+    ]
+    again = asyncio.run(gold_data(cfg, "p", make_env, tasks, [1000, 1001], 4))
+    assert len(made) == 4 and again == first  # read back from run p-gold-rollouts, not rerun
+    more = asyncio.run(gold_data(cfg, "p", make_env, tasks, [1000, 1001, 1002], 4))
+    assert len(made) == 6 and [t.seed for t in more] == [1000, 1001, 1002] * 2

@@ -116,3 +116,20 @@ def test_a_gymnasium_text_env_is_synthesized_on_from_its_id_and_a_docs_file(
 
     no_docs = runner.invoke(app, ["envs", "check", spec])
     assert no_docs.exit_code == 2 and "env_options.gym.docs" in no_docs.output
+
+
+def test_a_gymnasium_env_says_whether_its_seeds_vary_its_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lbi.config import load_config
+    from lbi.envs.base import make_env, seeds_vary
+
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    docs = f"env_options.gym.docs={PLUGINS / 'docs_guess' / 'guess.md'}"
+    spec = "gym:textgame:LbiGuess-v0"
+    for sets, varies in (([], False), (["env_options.gym.seeds_vary=true"], True)):
+        env = make_env(spec, load_config(None, [docs, f"env={spec}", *sets]))
+        try:
+            assert seeds_vary(env) is varies
+        finally:
+            env.close()

@@ -55,6 +55,9 @@ class GymOptions(BaseModel):
     error_pattern: str | None = None
     success_info: str | None = None
     success_score: float | None = None
+    # Whether a seed changes a task (a procedurally drawn level); if not, `lbi experiment paper`
+    # holds each task's own gold data out of its retrieval (lbi.envs.base.seeds_vary).
+    seeds_vary: bool = False
 
 
 def _gbnf_literal(text: str) -> str:
@@ -89,6 +92,10 @@ class GymTextEnv:
         self._last_obs = ""
         self._valid: list[str] | None = None
         self._return = 0.0
+
+    @property
+    def seeds_vary(self) -> bool:
+        return self.options.seeds_vary
 
     def docs(self) -> list[Doc]:
         return list(self._docs)

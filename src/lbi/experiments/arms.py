@@ -46,8 +46,8 @@ def relabel(results: list[EvalResult], arm: str, model: str) -> list[EvalResult]
 
 def own_task_data(bench: Sequence[Task], examples: Sequence[Example]) -> dict[str, frozenset[str]]:
     """Benchmark task id -> ids of the examples made on that task: on the task itself (gold) or
-    on the user-origin copy the swap arms roll out (`fresh(task, origin="user")`)."""
-    owner = {t.id: t.id for t in bench} | {fresh(t, origin="user").id: t.id for t in bench}
+    on the user-origin copy the swap arms roll out (`user_copy`)."""
+    owner = {t.id: t.id for t in bench} | {user_copy(t).id: t.id for t in bench}
     out: dict[str, set[str]] = {}
     for e in examples:
         if e.task_id in owner:
@@ -104,11 +104,31 @@ def fresh(record: R, **update: Any) -> R:
     return type(record)(**{**record.model_dump(exclude={"id"}), **update})
 
 
+def user_copy(task: Task) -> Task:
+    """A benchmark task as the swap arms roll it out: a user's task, with an id of its own, so
+    its synthesis data never shares ids with the evaluated task."""
+    return fresh(task, origin="user")
+
+
 async def gold_data(
-    make_env: Callable[[], object], bench: list[Task], seeds: list[int], max_steps: int
+    cfg: Config,
+    name: str,
+    make_env: Callable[[], object],
+    bench: list[Task],
+    seeds: list[int],
+    max_steps: int,
 ) -> list[Trajectory]:
-    """The reference solution on every benchmark task at the training seeds."""
-    return await gold_rollouts(make_env, bench, seeds, max_steps=max(max_steps, 30))
+    """The reference solution on every benchmark task at the training seeds, kept in the run
+    `<name>-gold-rollouts` so that a rerun drives none of them again (and they can be viewed)."""
+    ctx = open_run(cfg, f"{name}-gold-rollouts")
+    try:
+        have = {(t.task_id, t.seed): t for t in ctx.store.all(Trajectory) if t.variant == "gold"}
+        new = await gold_rollouts(make_env, bench, seeds, max(max_steps, 30), done=set(have))
+        ctx.commit(new)
+        have |= {(t.task_id, t.seed): t for t in new}
+        return [have[(t.id, s)] for t in bench for s in seeds if (t.id, s) in have]
+    finally:
+        await ctx.aclose()
 
 
 async def lbi_rollouts_on_gold(
@@ -117,7 +137,7 @@ async def lbi_rollouts_on_gold(
     """Stage swap `rollouts`: gold trajectories, labelled and judged by lbi's own stages."""
     ctx = open_run(cfg, f"{name}-swap-rollouts")
     try:
-        by_id = {t.id: fresh(t, origin="user") for t in bench}
+        by_id = {t.id: user_copy(t) for t in bench}
         ctx.store.put(list(by_id.values()))
         trajs = [fresh(g, variant="none", task_id=by_id[g.task_id].id) for g in gold]
         ctx.commit(trajs, replace=True)
@@ -135,7 +155,7 @@ async def lbi_on_gold_tasks(
     out of evaluation) in place of tasks written from the docs; lbi rolls out, labels, judges."""
     ctx = open_run(cfg, f"{name}-swap-tasks")
     try:
-        tasks = [fresh(t, origin="user") for t in bench]
+        tasks = [user_copy(t) for t in bench]
         ctx.store.put(tasks)
         make_env = ctx.env_factory()
         for seed in seeds:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lbi.eval.stats import StatsError, compare, floor_scores, summarize
+from lbi.eval.stats import FLOOR_PREFIX, StatsError, compare, floor_scores, summarize
 from lbi.types import EvalResult
 
 TABLES = {
@@ -72,23 +72,59 @@ def comparison_rows(results: list[EvalResult], arms: list[str]) -> list[str]:
     return rows
 
 
+SWAP_ARMS = ("both", "gold", "swap-tasks", "swap-rollouts", "swap-labels", "swap-judge")
+
+
 def swap_gap(results: list[EvalResult]) -> str:
-    rate = {
-        a: sum(r.success for r in rs) / len(rs)
-        for a in ("both", "gold", "swap-tasks", "swap-rollouts", "swap-labels", "swap-judge")
+    """Which single gold stage recovers most of the lbi -> gold gap, in episodes and shares; a gap
+    under two episodes is said to be one the shares cannot be read from."""
+    wins = {
+        a: (sum(r.success for r in rs), len(rs))
+        for a in SWAP_ARMS
         if (rs := [r for r in results if r.variant == a])
     }
-    if "both" not in rate or "gold" not in rate:
+    if "both" not in wins or "gold" not in wins:
         return "The stage swap needs both lbi data and gold data."
+
+    def said(a: str) -> str:
+        return f"{wins[a][0]}/{wins[a][1]}"
+
+    rate = {a: k / n for a, (k, n) in wins.items()}
     gap = rate["gold"] - rate["both"]
+    head = f"Gap: gold {said('gold')} vs lbi {said('both')} ({100 * gap:+.1f} pp)"
     if gap <= 0:
-        return f"No gap to recover: gold {_pct(rate['gold'])}% vs lbi {_pct(rate['both'])}%."
+        return f"{head}: no gap to recover."
     share = {a: (rate[a] - rate["both"]) / gap for a in rate if a.startswith("swap-")}
     if not share:
-        return f"Gap: gold {_pct(rate['gold'])}% vs lbi {_pct(rate['both'])}%; no swap arm ran."
+        return f"{head}; no swap arm ran."
     best = max(sorted(share), key=lambda a: share[a])
-    parts = ", ".join(f"{a} {100 * s:.0f}%" for a, s in sorted(share.items()))
-    return f"Share of the lbi→gold gap recovered by one gold stage: {parts}; most: **{best}**."
+    parts = ", ".join(f"{a} {said(a)} ({100 * s:.0f}%)" for a, s in sorted(share.items()))
+    line = f"{head}. Share of it recovered by one gold stage: {parts}; most: **{best}**."
+    if gap * wins["gold"][1] < 2:
+        line += (
+            " The gap is under 2 episodes, so these shares rest on single episodes: they cannot"
+            " rank the stages (a share over 100% means the swap arm beat gold)."
+        )
+    return line
+
+
+def floor_wins(results: list[EvalResult]) -> str | None:
+    """How many of each arm's wins are on episodes (task, seed) that a floor (no model) also
+    solves: a win there says nothing of the arm's data."""
+    floored = {
+        (r.task_id, r.seed) for r in results if r.variant.startswith(FLOOR_PREFIX) and r.success
+    }
+    wins: dict[str, list[EvalResult]] = {}
+    for r in results:
+        if r.success and not r.variant.startswith(FLOOR_PREFIX):
+            wins.setdefault(r.variant, []).append(r)
+    if not floored or not wins:
+        return None
+    parts = [
+        f"{arm} {sum((r.task_id, r.seed) in floored for r in rs)} of {len(rs)}"
+        for arm, rs in sorted(wins.items())
+    ]
+    return "Wins on episodes a floor also solves: " + ", ".join(parts) + "."
 
 
 def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
@@ -142,6 +178,8 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
     if floors:
         lines += ["", "Floors (no model): " + ", ".join(
             f"{f.policy} {_pct(f.success_rate)}%" for f in floors)]  # fmt: skip
+        if (line := floor_wins(uniform)) is not None:
+            lines.append(line)
     lines += ["", f"![success by arm]({chart.name})", ""]
     path = out_dir / f"{page}.md"
     path.write_text("\n".join(lines))

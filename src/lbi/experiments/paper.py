@@ -129,7 +129,9 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
     gold: list[Trajectory] = []
     if plan.wants("gold", "lora-gold", *SWAPS):
         say(f"gold: reference solutions at seeds {plan.gold_seeds}")
-        gold = await arms.gold_data(make_env, bench, plan.gold_seeds, plan.max_steps)
+        gold = await arms.gold_data(
+            cfg, plan.name, make_env, bench, plan.gold_seeds, plan.max_steps
+        )
     sets = arms.swap_sets(main, gold)
     sets["whole-only"] = arms.whole_trajectory_only(main)
     if plan.wants("swap-rollouts"):

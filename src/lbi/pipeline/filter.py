@@ -122,10 +122,16 @@ def too_long(ex: Example, judge: str, tokens: int, limit: int) -> Verdict:
 
 
 def pack(
-    examples: list[Example], size: int, limit: int | None, count: Callable[[str], int], judge: str
+    examples: list[Example],
+    size: int,
+    limit: int | None,
+    count: Callable[[str], int],
+    judge: str,
+    text: Callable[[Example], str] = render_example,
 ) -> tuple[list[list[Example]], list[Verdict]]:
     """Consecutive groups of at most `size` examples whose judge request (prompt and the answer's
-    reserve) fits the judge's context `limit`; an example that cannot fit alone is rejected."""
+    reserve) fits the judge's context `limit`; an example that cannot fit alone is rejected.
+    `text` is an example as the judge reads it (the caller's already rendered copy)."""
     size = max(1, size)
     if limit is None:
         return [examples[k : k + size] for k in range(0, len(examples), size)], []
@@ -138,7 +144,7 @@ def pack(
     group: list[Example] = []
     used = base
     for ex in examples:
-        cost = count(render_example(ex)) + 12  # and its <example> wrapper
+        cost = count(text(ex)) + 12  # and its <example> wrapper
         if base + cost + answer_tokens(1) > limit:
             rejected.append(too_long(ex, judge, base + cost + answer_tokens(1), limit))
             continue
@@ -155,10 +161,11 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     judges = ctx.judges()
     eligible = [e for e in examples if not rule_failures(e.steps, cfg.max_window_chars)]
     have = ctx.store.ids(Verdict)
+    rendered = {e.id: render_example(e) for e in eligible}  # once, for packing and the prompt
 
     async def one(job: tuple[ModelDoor, list[Example]]) -> list[Verdict]:
         door, group = job
-        prompt = render("judge", env=group[0].env, examples=[render_example(e) for e in group])
+        prompt = render("judge", env=group[0].env, examples=[rendered[e.id] for e in group])
         req = ChatRequest(
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
             max_tokens=answer_tokens(len(group)),
@@ -181,7 +188,9 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
             if Verdict(example_id=e.id, judge=door.name, criteria={}, accept=False).id not in have
         ]
         limit = door.capabilities.context_length
-        groups, rejected = pack(todo, cfg.judge_batch, limit, counter_for(door), door.name)
+        groups, rejected = pack(
+            todo, cfg.judge_batch, limit, counter_for(door), door.name, lambda e: rendered[e.id]
+        )
         ctx.commit(rejected)
         jobs += [(door, g) for g in groups]
     total = sum(len(g) for _, g in jobs)

@@ -10,7 +10,7 @@ instruction: the SQL question, the toy request), which can stand in for backward
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from lbi.agents.gold import GOLD_MODEL, GoldPolicy, has_gold
@@ -51,12 +51,19 @@ def gold_examples(
 
 
 async def gold_rollouts(
-    make_env: Callable[[], Any], tasks: list[Task], seeds: list[int], max_steps: int = 30
+    make_env: Callable[[], Any],
+    tasks: list[Task],
+    seeds: list[int],
+    max_steps: int = 30,
+    done: Collection[tuple[str, int]] = (),
 ) -> list[Trajectory]:
-    """The reference solution on every (task, seed) that has one, one episode at a time."""
+    """The reference solution on every (task, seed) that has one, one episode at a time; the
+    (task id, seed) pairs in `done` (already stored) are not driven again."""
     out = []
     for task in tasks:
         for seed in seeds:
+            if (task.id, seed) in done:
+                continue
             env = await asyncio.to_thread(make_env)
             try:
                 if not has_gold(env, task):
