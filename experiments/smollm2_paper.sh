@@ -6,6 +6,9 @@
 #   docs/evidence/smollm2-toy.md   toy-5 x 4 sampled seeds: none, lbi data, gold data (each task's
 #                                  own gold example held out: a toy seed does not change a task),
 #                                  LoRA on lbi data
+#   docs/evidence/smollm2-spider.md spider-dev-23 (23 questions), 1 evaluation seed: none, lbi data,
+#                                  gold data (each question's own gold SQL held out), LoRA on lbi
+#                                  data; a seed changes no question, so one seed of each says it all
 # Every arm is a run under runs/, so a rerun resumes; the second command reuses the first's
 # episodes at seeds 0-1. Gold data comes from seeds 1000-1001, synthesis rollouts from 1002 on.
 # THREADS=2 (the default here) uses both cores: only on an otherwise idle machine (llama.cpp's threads
@@ -27,3 +30,7 @@ common=(--env miniwob --suite miniwob-quick --model local --max-steps 3 --name s
 "$LBI" experiment paper --env toy --suite toy-5 --model local --max-steps 6 --name smollm2-toy \
   --set models.local.threads="${THREADS:-2}" --set train.lr=2e-4 --set train.batch_size=8 \
   --seeds 4 --arms none,both,gold,lora-lbi --page smollm2-toy
+"$LBI" experiment paper --env sql --suite spider-dev-23 --model local --max-steps 4 \
+  --name smollm2-spider --set synth.max_chunks=8 --set synth.max_steps=4 --set door.concurrency=4 \
+  --set models.local.threads="${THREADS:-2}" --set train.lr=2e-4 --set train.batch_size=8 \
+  --seeds 1 --gold-seeds 1000 --arms none,both,gold,lora-lbi --page smollm2-spider
