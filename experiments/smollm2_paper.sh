@@ -2,15 +2,15 @@
 # The paper's tables for the embedded SmolLM2-135M on this CPU, through `lbi experiment paper`.
 #   docs/evidence/smollm2.md       MiniWoB quick (10 families) x 10 evaluation seeds: none, lbi data
 #                                  (`both`), gold data (`both`), LoRA on lbi data, LoRA on gold data
-#   docs/evidence/smollm2-swap.md  the gold stage swap (tasks, rollouts, labels, judge) at 2 seeds
+#   docs/evidence/smollm2-swap.md  the gold stage swap (tasks, rollouts, labels, judge) at 5 seeds
 #   docs/evidence/smollm2-toy.md   toy-5 x 4 sampled seeds: none, lbi data, gold data (each task's
 #                                  own gold example held out: a toy seed does not change a task),
 #                                  LoRA on lbi data
 #   docs/evidence/smollm2-spider.md spider-dev-23 (23 questions), 1 evaluation seed: none, lbi data,
 #                                  gold data (each question's own gold SQL held out), LoRA on lbi
 #                                  data; a seed changes no question, so one seed of each says it all
-# Every arm is a run under runs/, so a rerun resumes; the second command reuses the first's
-# episodes at seeds 0-1. Gold data comes from seeds 1000-1001, synthesis rollouts from 1002 on.
+# Every arm is a run under runs/, so a rerun resumes; the swap command reuses the first's
+# episodes at seeds 0-4. Gold data comes from seeds 1000-1001, synthesis rollouts from 1002 on.
 # THREADS=2 (the default here) uses both cores: only on an otherwise idle machine (llama.cpp's threads
 # spin at a barrier, and a busy core makes 2 threads far slower than 1; models/local.py).
 # LoRA: lr 2e-4 and batches of 8 chats (the defaults, 2e-5 and 128, are for large datasets:
@@ -25,7 +25,7 @@ common=(--env miniwob --suite miniwob-quick --model local --max-steps 3 --name s
 "$LBI" experiment paper "${common[@]}" --seeds 10 --arms none,both,gold --page smollm2
 "$LBI" experiment paper "${common[@]}" --seeds 10 --arms none,both,gold,lora-lbi,lora-gold \
   --page smollm2
-"$LBI" experiment paper "${common[@]}" --seeds 2 \
+"$LBI" experiment paper "${common[@]}" --seeds 5 \
   --arms none,both,gold,swap-tasks,swap-rollouts,swap-labels,swap-judge --page smollm2-swap
 "$LBI" experiment paper --env toy --suite toy-5 --model local --max-steps 6 --name smollm2-toy \
   --set models.local.threads="${THREADS:-2}" --set train.lr=2e-4 --set train.batch_size=8 \
