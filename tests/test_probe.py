@@ -71,3 +71,47 @@ def test_unreachable_endpoint_reports_why(tmp_path: Path) -> None:
 def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
     report = asyncio.run(probe("nosuchbackend:x", config("http://127.0.0.1:1/v1", tmp_path)))
     assert not report.answers and "unknown model" in report.error
+
+
+@pytest.mark.parametrize(("name", "context"), [("vllm", 32768), ("llamacpp", 4096)])
+def test_the_stated_context_reaches_the_model_and_sizes_judge_batches(
+    name: str, context: int, tmp_path: Path
+) -> None:
+    from lbi.models.registry import make_model
+    from lbi.pipeline.filter import pack
+    from lbi.testing.providers import PROFILES
+    from lbi.tokens import counter_for
+    from lbi.types import Example, Step
+
+    profile = PROFILES[name]
+    with FakeOpenAIServer(profile=profile) as srv:
+        cfg = config(srv.base_url, tmp_path)
+        report = asyncio.run(probe(f"openai:{profile.model}", cfg))
+        model = make_model(f"openai:{profile.model}", cfg)  # a later run reads the record
+    assert report.context_length == context and f"context:      {context}" in format_report(report)
+    assert model.capabilities.context_length == context
+    steps = [
+        Step(index=i, observation="x " * 4000, action="noop()", next_observation="done")
+        for i in range(4)
+    ]  # each observation is cut to 800 characters when rendered: about 900 tokens an example
+    exs = [
+        Example(
+            env="toy",
+            instruction=f"task {n}",
+            style="task",
+            trajectory_id=f"t{n}",
+            task_id="x",
+            i=0,
+            j=3,
+            policy="agent",
+            steps=steps,
+        )
+        for n in range(8)
+    ]
+    groups, rejected = pack(exs, 8, context, counter_for(model), "j")
+    assert not rejected and [e for g in groups for e in g] == exs
+    # Eight such examples and their answers' reserve fit 32k tokens, not 4k.
+    if context > 20000:
+        assert len(groups) == 1
+    else:
+        assert len(groups) > 1

@@ -148,3 +148,5 @@ def test_synth_and_eval_run_against_a_real_llama_cpp_server(
     (entry,) = record.values()
     assert entry["json_mode"] == "json_schema" and entry["grammar"] is True
     assert entry["source"] == "probe"
+    # GET /models lists the GGUF by its path, meta.n_ctx is the server's -c: judges fit it.
+    assert entry["context_length"] == 8192

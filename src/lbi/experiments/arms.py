@@ -123,9 +123,10 @@ async def gold_data(
     ctx = open_run(cfg, f"{name}-gold-rollouts")
     try:
         have = {(t.task_id, t.seed): t for t in ctx.store.all(Trajectory) if t.variant == "gold"}
-        new = await gold_rollouts(make_env, bench, seeds, max(max_steps, 30), done=set(have))
-        ctx.commit(new)
-        have |= {(t.task_id, t.seed): t for t in new}
+        for task in bench:  # stored task by task, so a killed run keeps what it drove
+            new = await gold_rollouts(make_env, [task], seeds, max(max_steps, 30), done=set(have))
+            ctx.commit(new)
+            have |= {(t.task_id, t.seed): t for t in new}
         return [have[(t.id, s)] for t in bench for s in seeds if (t.id, s) in have]
     finally:
         await ctx.aclose()

@@ -132,7 +132,8 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     uniform = [r.model_copy(update={"model": ev.model}) for r in ev.results]
-    chart = success_chart(summarize(uniform), floor_scores(uniform), out_dir / f"{page}.png")
+    floors = floor_scores(uniform)
+    chart = success_chart(summarize(uniform), floors, out_dir / f"{page}.png")
     lines = [
         f"# Evidence: {ev.title}",
         "",
@@ -174,7 +175,6 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
             lines += ["", "Training:", "", *(f"- {t}" for t in ev.training)]
         if title.startswith("Gold"):
             lines += ["", swap_gap(uniform)]
-    floors = floor_scores(uniform)
     if floors:
         lines += ["", "Floors (no model): " + ", ".join(
             f"{f.policy} {_pct(f.success_rate)}%" for f in floors)]  # fmt: skip

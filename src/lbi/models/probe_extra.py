@@ -97,8 +97,9 @@ async def probe_grammar(door: ModelDoor) -> bool:
 
 
 async def context_length(model: Any) -> int | None:
-    """What `GET /models` states: vLLM's `max_model_len`, llama.cpp's `meta.n_ctx_train`,
-    `context_length`/`context_window` elsewhere; None when it states nothing."""
+    """What `GET /models` states for the model: vLLM's `max_model_len`, llama.cpp's `meta.n_ctx`
+    (else `meta.n_ctx_train`), `context_length`/`context_window` elsewhere; None when it states
+    nothing."""
     base_url = getattr(model, "base_url", None)
     if not base_url:
         return None
@@ -115,17 +116,16 @@ async def context_length(model: Any) -> int | None:
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     items = data.get("data") if isinstance(data, dict) else None
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or item.get("id") not in (
-            getattr(model, "model", None),
-            None,
-        ):
-            continue
+    listed = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    named = [i for i in listed if i.get("id") == getattr(model, "model", None)]
+    # llama.cpp serves its one model under any name and lists it by its file path.
+    for item in named or (listed if len(listed) == 1 else []):
         meta: dict[str, Any] = item["meta"] if isinstance(item.get("meta"), dict) else {}
         for value in (
             item.get("max_model_len"),
             item.get("context_length"),
             item.get("context_window"),
+            meta.get("n_ctx"),  # the context the server runs with (its -c), not the trained one
             meta.get("n_ctx_train"),
         ):
             if isinstance(value, int) and value > 0:

@@ -161,11 +161,17 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     judges = ctx.judges()
     eligible = [e for e in examples if not rule_failures(e.steps, cfg.max_window_chars)]
     have = ctx.store.ids(Verdict)
-    rendered = {e.id: render_example(e) for e in eligible}  # once, for packing and the prompt
+    rendered: dict[str, str] = {}
+
+    def text(e: Example) -> str:
+        """An example as the judges read it: rendered once, for packing and for the prompt."""
+        if e.id not in rendered:
+            rendered[e.id] = render_example(e)
+        return rendered[e.id]
 
     async def one(job: tuple[ModelDoor, list[Example]]) -> list[Verdict]:
         door, group = job
-        prompt = render("judge", env=group[0].env, examples=[rendered[e.id] for e in group])
+        prompt = render("judge", env=group[0].env, examples=[text(e) for e in group])
         req = ChatRequest(
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
             max_tokens=answer_tokens(len(group)),
@@ -188,9 +194,7 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
             if Verdict(example_id=e.id, judge=door.name, criteria={}, accept=False).id not in have
         ]
         limit = door.capabilities.context_length
-        groups, rejected = pack(
-            todo, cfg.judge_batch, limit, counter_for(door), door.name, lambda e: rendered[e.id]
-        )
+        groups, rejected = pack(todo, cfg.judge_batch, limit, counter_for(door), door.name, text)
         ctx.commit(rejected)
         jobs += [(door, g) for g in groups]
     total = sum(len(g) for _, g in jobs)

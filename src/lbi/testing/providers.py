@@ -128,10 +128,16 @@ PROFILES: dict[str, Profile] = {
             tools=False,  # only with --jinja; the default server answers in text
             parallel_tools=False,
             retry_after=False,
-            models_meta={"meta": {"n_ctx_train": 8192}},
+            # As xllamacpp lists it: by the GGUF's path whatever name is asked for; a server
+            # started with -c 4096 serves 4096 tokens of a model trained on 8192.
+            models_meta={
+                "id": "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                "owned_by": "llamacpp",
+                "meta": {"n_ctx": 4096, "n_ctx_train": 8192},
+            },
             remote=False,
             source={
-                "json_schema, grammar, /models meta.n_ctx_train": "docs (llama.cpp server README)"
+                "json_schema, grammar, /models id and meta.n_ctx": "docs (llama.cpp server README)"
                 " and observed (xllamacpp)",
                 "tools only with --jinja": "docs (llama.cpp function calling)",
             },
