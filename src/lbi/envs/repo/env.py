@@ -3,8 +3,10 @@
 Options (`env_options.repo.*`): `path` (a git repository or a folder; default: the shipped
 `wordstats` demo), `setup` (a command run once per repository state, with network, that prepares
 `/env`, e.g. `python -m venv /env && /env/bin/pip install -e .`; episodes see `/env` read-only),
-`test_cmd` (default `python -m pytest -q`), `pythonpath`, `timeout_s`, `memory_mb`, `nproc`,
-`max_chars`, `bugs_file` (a suite built by `lbi repo bugs`), `data_dir` (PyPI sdists).
+`test_cmd` (default `python -m pytest -q`), `pythonpath`, `timeout_s`, `memory_mb` (the episode's
+memory: per process, and for the whole episode where a cgroup can be made), `nproc`, `tmp_mb`
+(its /tmp), `workspace_mb` (past this the episode ends), `max_chars`, `bugs_file` (a suite built
+by `lbi repo bugs`), `data_dir` (PyPI sdists).
 
 Actions, one per step: a shell command (run in the sandbox at /repo); an edit as JSON,
 `{"edit": PATH, "old": EXACT_SNIPPET, "new": TEXT}` or `{"create": PATH, "content": TEXT}`; and
@@ -15,25 +17,29 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
 from lbi.envs.repo import scoring, suite
+from lbi.envs.repo.confine import Cgroup, UidLease
 from lbi.envs.repo.docs import repo_docs
 from lbi.envs.repo.projects import default_data_dir
-from lbi.envs.repo.sandbox import Limits, Sandbox, SandboxError
+from lbi.envs.repo.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxError
 from lbi.envs.repo.setup_env import prepare_env
 from lbi.envs.repo.sources import Sources
-from lbi.envs.repo.workspace import copy_workspace, digest, remove_tree
+from lbi.envs.repo.workspace import copy_workspace, digest, remove_tree, tree_bytes
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
     from lbi.config import Config
 
 _OPTIONS = {"path", "setup", "test_cmd", "pythonpath", "timeout_s", "memory_mb", "nproc"}
-_OPTIONS |= {"max_chars", "bugs_file", "data_dir", "name"}
+_OPTIONS |= {"max_chars", "bugs_file", "data_dir", "name", "tmp_mb", "workspace_mb"}
+_PLUGIN = Path(__file__).with_name("pytest_report.py")
 _EDIT = """import base64, json, os, sys
 a = json.loads(base64.b64decode(sys.argv[1]))
 path = a.get("edit") or a.get("create")
@@ -72,12 +78,16 @@ class RepoEnv:
             memory_mb=int(opts.get("memory_mb", 2048)),
             nproc=int(opts.get("nproc", 128)),
             output_chars=int(opts.get("max_chars", 8000)),
+            tmp_mb=int(opts.get("tmp_mb", 512)),
         )
+        self.workspace_mb = int(opts.get("workspace_mb", 1024))
         self._tmp: Path | None = None
         self._sandbox: Sandbox | None = None
         self._task: Task | None = None
         self._snapshot: Path | None = None
         self._done = False
+        self._lease: UidLease | None = None
+        self._cgroup: Cgroup | None = None
 
     def docs(self) -> list[Doc]:
         name = self.sources.default
@@ -106,13 +116,20 @@ class RepoEnv:
         snap = self.sources.snapshot(project)
         self._tmp = Path(tempfile.mkdtemp(prefix="lbi-repo-"))
         self._tmp.chmod(0o755)
-        ws = copy_workspace(snap, self._tmp / "repo", patch=task.setup.get("patch"))
+        uid = SANDBOX_UID
+        if os.geteuid() == 0:
+            self._lease = UidLease()
+            uid = self._lease.uid
+        self._cgroup = Cgroup.make(self.limits.memory_mb, self.limits.nproc)
+        ws = copy_workspace(snap, self._tmp / "repo", patch=task.setup.get("patch"), uid=uid)
         ro = {}
         if setup := self.opts.get("setup"):
             ro["/env"] = prepare_env(snap, str(setup), self.sources.cache_root, self.limits)
         pp = ":".join(f"/repo/{p}".rstrip("/.") for p in self.sources.pythonpath(project))
         env = {"PYTHONPATH": pp, **self.sources.test_env(project)}
-        self._sandbox = Sandbox(ws, limits=self.limits, ro_binds=ro, env=env)
+        self._sandbox = Sandbox(
+            ws, limits=self.limits, ro_binds=ro, env=env, uid=uid, cgroup=self._cgroup
+        )
         self._task, self._snapshot, self._done = task, snap, False
         listing = "  ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in ws.iterdir()))
         obs = (
@@ -140,14 +157,25 @@ class RepoEnv:
             payload = base64.b64encode(json.dumps(edit).encode()).decode()
             result = self._sandbox.run(f"python -c {_quote(_EDIT)} {payload}")
             if result.exit_code != 0:
-                return self._error(result.stderr.strip() or result.render())
-            return result.stdout.strip(), 0.0, False, False, {"error": False}
+                return self._over_size() or self._error(result.stderr.strip() or result.render())
+            return self._over_size() or (result.stdout.strip(), 0.0, False, False, {"error": False})
         try:
             result = self._sandbox.run(text)
         except SandboxError as e:
             return self._error(str(e))
         info = {"error": False, "exit_code": result.exit_code, "timed_out": result.timed_out}
-        return result.render(), 0.0, False, False, info
+        return self._over_size() or (result.render(), 0.0, False, False, info)
+
+    def _over_size(self) -> StepResult | None:
+        """End the episode when its files outgrow `workspace_mb` (per-file size is capped by
+        the sandbox; this caps the total, checked after every step)."""
+        assert self._sandbox is not None
+        used = tree_bytes(self._sandbox.workspace) >> 20
+        if used <= self.workspace_mb:
+            return None
+        self._done = True
+        message = f"Error: the repository grew to {used} MB, over the {self.workspace_mb} MB limit"
+        return message + "; the episode ends.", 0.0, False, True, {"error": True}
 
     def _submit(self) -> StepResult:
         assert self._sandbox is not None and self._snapshot is not None and self._task is not None
@@ -157,20 +185,45 @@ class RepoEnv:
         if not f2p:
             return "Submitted.", 0.0, True, False, {"error": False, "correct": None}
         files = sorted({t.split("::")[0] for t in [*f2p, *p2p]} | set(gold.get("test_files", [])))
-        judge = Sandbox(
-            self._sandbox.workspace,
-            limits=Limits(timeout_s=max(self.limits.timeout_s, 300), output_chars=4 << 20),
-            ro_binds={**self._sandbox.ro_binds, "/pristine": self._snapshot},
-            env=self._sandbox.env,
-        )
-        cmd = scoring.restore_command(files) + " && " + scoring.test_command(self.test_cmd, files)
-        result = judge.run(cmd)
-        statuses = scoring.parse_rA(result.stdout)
+        statuses, carried = self._score(files)
         ok = scoring.success(statuses, f2p, p2p)
         failing = [t for t in [*f2p, *p2p] if statuses.get(t) != "PASSED"]
         obs = "Submitted: all tests pass." if ok else f"Submitted: {len(failing)} tests fail."
-        info = {"error": False, "correct": ok, "failing": failing[:20]}
+        info = {"error": False, "correct": ok, "failing": failing[:20], "scored_changes": carried}
         return obs, float(ok), True, False, info
+
+    def _score(self, files: list[str]) -> tuple[dict[str, str], list[str]]:
+        """Run the task's test files on a fresh copy of the starting state plus the agent's
+        source changes (scoring.py), reading outcomes from the plug-in's report file. Returns
+        the outcomes and the files carried over (the changes that were scored)."""
+        assert self._sandbox is not None and self._snapshot is not None and self._tmp is not None
+        assert self._task is not None
+        box, work = self._sandbox, self._tmp / "score"
+        work.mkdir()
+        fresh = copy_workspace(
+            self._snapshot, work / "repo", patch=self._task.setup.get("patch"), uid=box.uid
+        )
+        carried = scoring.overlay(box.workspace, fresh, set(files))
+        plugin, out = work / "plugin", work / "out"
+        plugin.mkdir()
+        shutil.copy(_PLUGIN, plugin / "lbi_pytest_report.py")
+        out.mkdir()
+        if os.geteuid() == 0:
+            os.chown(out, box.uid, box.uid)
+        pp = ":".join(p for p in ["/lbi-plugin", box.env.get("PYTHONPATH", "")] if p)
+        env = {**box.env, "PYTHONPATH": pp, "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1"}
+        env["LBI_PYTEST_REPORT"] = "/lbi-out/report.jsonl"
+        judge = Sandbox(
+            fresh,
+            limits=Limits(timeout_s=max(self.limits.timeout_s, 300), output_chars=1 << 16),
+            ro_binds={**box.ro_binds, "/lbi-plugin": plugin},
+            binds={"/lbi-out": out},
+            env=env,
+            uid=box.uid,
+            cgroup=box.cgroup,
+        )
+        judge.run(scoring.test_command(self.test_cmd, files) + " -p lbi_pytest_report")
+        return scoring.read_report(out / "report.jsonl"), carried
 
     def _error(self, message: str) -> StepResult:
         return f"Error: {message}", 0.0, False, False, {"error": True}
@@ -181,9 +234,13 @@ class RepoEnv:
         return digest(self._sandbox.workspace)
 
     def _close_episode(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.close()
         if self._tmp is not None:
             remove_tree(self._tmp)
-        self._tmp = self._sandbox = None
+        if self._lease is not None:
+            self._lease.release()
+        self._tmp = self._sandbox = self._cgroup = self._lease = None
 
     def close(self) -> None:
         self._close_episode()

@@ -1,8 +1,10 @@
 """Where a repository's files come from: the shipped demo, a pinned PyPI sdist, or a user's path.
 
 The `repo-bugs` projects are small pure-Python libraries whose sdists ship their tests. Each is
-fetched once with pip (`pip download --no-deps --no-binary :all:`), checked against its pinned
-SHA-256 and unpacked under `<data_dir>/<name>-<version>`. The default `data_dir` is a user cache
+fetched once from the package index's JSON API (PEP 691; `PIP_INDEX_URL` or PyPI), its SHA-256
+checked against the pin while it streams in, and only then unpacked (tarfile's `data` filter)
+under `<data_dir>/<name>-<version>`. Nothing of it is built or run: `pip download` of an sdist
+runs its setup code to read metadata, before any hash check of lbi's. The default `data_dir` is a user cache
 shared by every run (`$XDG_CACHE_HOME/lbi/repo-sdists`); `python -m lbi.envs.repo.projects`
 fetches them all there ahead of time (`make install-test` does), so nothing waits on the network.
 """
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,18 +85,10 @@ def fetch(project: Project, data_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{project.folder}-", dir=data_dir))
     try:
         sdist = tmp / f"{project.folder}.tar.gz"
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-        cmd += ["--no-build-isolation", "-q", "-d", str(tmp)]
-        done = subprocess.run(
-            [*cmd, f"{project.name}=={project.version}"], capture_output=True, text=True
-        )
-        if done.returncode != 0 or not sdist.exists():
-            raise FetchError(
-                f"cannot download {project.folder} from PyPI: {done.stderr.strip()[-300:]}"
-            )
-        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-        if digest != project.sha256:
-            raise FetchError(f"{sdist} has sha256 {digest}, expected {project.sha256}")
+        try:
+            _download(sdist_url(project), sdist, project.sha256)
+        except (OSError, ValueError) as e:
+            raise FetchError(f"cannot fetch {project.folder}: {e}") from None
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         with contextlib.suppress(OSError):  # another process renamed its copy first: keep that
@@ -100,6 +96,38 @@ def fetch(project: Project, data_dir: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def index_url() -> str:
+    return os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+
+
+def sdist_url(project: Project) -> str:
+    """The address of the project's sdist, from the index's JSON project page (PEP 691)."""
+    page = f"{index_url()}/{project.name}/"
+    req = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        body, kind = r.read(), r.headers.get_content_type()
+    want = f"{project.folder}.tar.gz"
+    if kind.endswith("json"):
+        links = [f["url"] for f in json.loads(body).get("files", []) if f.get("filename") == want]
+    else:  # an index that serves only the HTML simple API (PEP 503)
+        links = re.findall(r'href="([^"#]*/' + re.escape(want) + r')(?:#[^"]*)?"', body.decode())
+    if not links:
+        raise ValueError(f"{page} lists no {want}")
+    return urllib.parse.urljoin(page, links[0])
+
+
+def _download(url: str, dest: Path, sha256: str) -> None:
+    """Stream `url` into `dest`, hashing as it comes; a wrong hash deletes it and raises."""
+    h = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=120) as r, dest.open("wb") as f:
+        while chunk := r.read(1 << 16):
+            h.update(chunk)
+            f.write(chunk)
+    if h.hexdigest() != sha256:
+        dest.unlink()
+        raise ValueError(f"{url} has sha256 {h.hexdigest()}, expected {sha256}; not unpacked")
 
 
 def main() -> int:

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lbi.envs.repo.confine import Cgroup, join_argv
+
 SANDBOX_UID = 65534  # `nobody`: the uid commands run as when lbi runs as root
 
 
@@ -43,6 +45,7 @@ class Limits:
     nproc: int = 128  # processes of the sandbox's uid
     fsize_mb: int = 256  # largest file a command may write
     nofile: int = 256
+    tmp_mb: int = 512  # the private /tmp (a tmpfs: memory)
     output_chars: int = 8000  # kept per stream (head and tail), the rest counted and cut
     max_output_bytes: int = 32 << 20  # past this the command is killed
 
@@ -133,6 +136,8 @@ class Sandbox:
     ro_binds: dict[str, Path] = field(default_factory=dict)  # extra read-only: inside -> host
     env: dict[str, str] = field(default_factory=dict)
     network: bool = False  # only the setup command may have it
+    uid: int = SANDBOX_UID  # as root: the uid commands run as (an episode's own: confine.py)
+    cgroup: Cgroup | None = None  # the episode's memory and process limits, where there is one
 
     @property
     def as_root(self) -> bool:
@@ -158,11 +163,14 @@ class Sandbox:
                 a += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         if self.network and Path("/etc/resolv.conf").exists():
             a += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
+        # /tmp first (sized, so one episode cannot fill the host's memory), then the binds: a
+        # Python or venv that lives under /tmp is mounted on top of it, not hidden below it.
+        a += ["--proc", "/proc", "--dev", "/dev"]
+        a += ["--perms", "1777", "--size", str(lim.tmp_mb << 20), "--tmpfs", "/tmp"]
         for p in [*python_roots(), *self.ro_paths]:
             for parent in reversed(p.parents[:-1]):
                 a += ["--perms", "0755", "--dir", str(parent)]
             a += ["--ro-bind", str(p), str(p)]
-        a += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         for inside, host in self.binds.items():
             a += ["--bind", str(host), inside]
         for inside, host in self.ro_binds.items():
@@ -172,7 +180,7 @@ class Sandbox:
         for k, v in self._env().items():
             a += ["--setenv", k, v]
         if self.as_root:
-            a += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
+            a += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
             a += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
         # The limits are set by the shell that then runs the command (bash's `ulimit` sets soft
         # and hard limits; nothing in the sandbox may raise a hard limit), one exec fewer than
@@ -201,7 +209,7 @@ class Sandbox:
 
     def run(self, command: str, limits: Limits | None = None) -> RunResult:
         lim = limits or self.limits
-        return run_argv(self.argv(command, lim), lim)
+        return run_argv(join_argv(self.cgroup, self.argv(command, lim)), lim)
 
 
 def run_argv(argv: list[str], lim: Limits, cwd: str | None = None) -> RunResult:

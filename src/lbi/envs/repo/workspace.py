@@ -1,7 +1,8 @@
 """Pristine snapshots of a repository at a fixed commit, and per-episode copies of them.
 
 A snapshot is taken once per repository state: a git repository is exported at its HEAD commit
-(`git archive`, so only tracked files), a plain folder is copied without caches and virtualenvs.
+(only tracked files, read with git plumbing and no configuration of the repository's: git_safe),
+a plain folder is copied without caches, virtualenvs and `.git` entries.
 The snapshot is itself made a one-commit git repository so an agent can run `git diff`.
 
 Episode copies are plain recursive copies (`shutil.copytree`). bench/repo_env.py times the
@@ -23,38 +24,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from lbi.envs.repo.git_safe import empty_git_dir, export_head, git, git_text
 from lbi.envs.repo.sandbox import SANDBOX_UID
 
 SKIP = {".git", "__pycache__", ".venv", "venv", ".tox", ".nox", ".pytest_cache", ".mypy_cache"}
 SKIP |= {".ruff_cache", "node_modules", ".eggs", "build", "dist"}
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "lbi",
-    "GIT_AUTHOR_EMAIL": "lbi@localhost",
-    "GIT_COMMITTER_NAME": "lbi",
-    "GIT_COMMITTER_EMAIL": "lbi@localhost",
-    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
-}
-
-
-def _git(args: list[str], cwd: Path) -> str:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), **_GIT_ENV}
-    out = subprocess.run(
-        ["git", "-c", "safe.directory=*", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
 
 
 def source_state(path: Path) -> str:
     """The commit of a git repository, or a content hash of a folder's files."""
     if (path / ".git").exists():
         try:
-            return _git(["rev-parse", "HEAD"], path)
+            return git_text(["rev-parse", "--verify", "HEAD^{commit}"], path)
         except subprocess.CalledProcessError:
             pass
     h = hashlib.sha256()
@@ -64,13 +45,18 @@ def source_state(path: Path) -> str:
 
 
 def iter_files(root: Path) -> list[Path]:
-    """Regular files under `root`, sorted, skipping caches and VCS folders (never follows links)."""
+    """Regular files under `root`, sorted, skipping caches and VCS folders (never follows links).
+
+    A `.git` *file* (a gitfile pointing at another repository) is skipped too: copied into a
+    snapshot it would send lbi's own `git init` to the folder it names."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP and not d.endswith(".egg-info"))
         for name in sorted(filenames):
             p = Path(dirpath, name)
-            if stat.S_ISREG(os.lstat(p).st_mode) and not name.endswith((".pyc", ".pyo")):
+            if name.lower() == ".git" or name.endswith((".pyc", ".pyo")):
+                continue
+            if stat.S_ISREG(os.lstat(p).st_mode):
                 out.append(p)
     return out
 
@@ -84,22 +70,15 @@ def take_snapshot(path: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp", dir=dest.parent))
     tmp.chmod(0o755)  # mkdtemp's 0700 would hide the snapshot from the sandbox's user
-    if (path / ".git").exists():
-        archive = subprocess.run(
-            ["git", "-c", "safe.directory=*", "archive", "HEAD"],
-            cwd=path,
-            capture_output=True,
-            check=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
-    else:
+    if not (path / ".git").exists() or not _exported(path, tmp):
         for f in iter_files(path):
             target = tmp / f.relative_to(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target)
-    _git(["init", "-q"], tmp)
-    _git(["add", "-A"], tmp)
-    _git(["commit", "-q", "-m", "pristine", "--allow-empty"], tmp)
+    # lbi's own repository (git_safe: no configuration, hooks or filters from the tree).
+    git(["init", "-q"], tmp)
+    git(["add", "-A"], tmp)
+    git(["commit", "-q", "--no-verify", "-m", "pristine", "--allow-empty"], tmp)
     try:
         os.replace(tmp, dest)
     except OSError:  # another episode's snapshot landed first
@@ -109,15 +88,35 @@ def take_snapshot(path: Path, dest: Path) -> Path:
     return dest
 
 
-def copy_workspace(snapshot: Path, dest: Path, patch: str | None = None) -> Path:
-    """A private, writable copy of the snapshot for one episode (owned by the sandbox uid),
+def _exported(repo: Path, dest: Path) -> bool:
+    """Export `repo`'s HEAD into `dest`; False (and nothing written) if it has no commit."""
+    try:
+        export_head(repo, dest)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+def copy_workspace(
+    snapshot: Path, dest: Path, patch: str | None = None, uid: int = SANDBOX_UID
+) -> Path:
+    """A private, writable copy of the snapshot for one episode (owned by the sandbox `uid`),
     with `patch` (a unified diff, e.g. a task's injected bug) applied."""
     shutil.copytree(snapshot, dest, symlinks=True)
     if patch:
         apply_patch(dest, patch)
     if os.geteuid() == 0:
-        chown_tree(dest, SANDBOX_UID)
+        chown_tree(dest, uid)
     return dest
+
+
+def tree_bytes(root: Path) -> int:
+    """Disk space the files under `root` take (allocated blocks; links never followed)."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
 
 
 def chown_tree(root: Path, uid: int) -> None:
@@ -160,13 +159,10 @@ def digest(root: Path) -> str:
 
 
 def apply_patch(root: Path, patch: str) -> None:
-    """`git apply` a unified diff (paths a/... b/...) in `root`; raises ValueError if it fails."""
-    done = subprocess.run(
-        ["git", "-c", "safe.directory=*", "apply", "--whitespace=nowarn", "-"],
-        cwd=root,
-        input=patch,
-        capture_output=True,
-        text=True,
-    )
+    """`git apply` a unified diff (paths a/... b/...) in `root`; raises ValueError if it fails.
+    The tree's own `.git` (an agent may have written it) is not used: lbi's empty one is."""
+    args = ["--git-dir", str(empty_git_dir()), "--work-tree", str(root), "apply"]
+    done = git([*args, "--whitespace=nowarn", "-"], root, input=patch.encode(), check=False)
     if done.returncode != 0:
-        raise ValueError(f"patch does not apply: {done.stderr.strip()[:300]}")
+        err = done.stderr.decode("utf-8", "replace").strip()
+        raise ValueError(f"patch does not apply: {err[:300]}")
