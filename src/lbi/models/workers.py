@@ -11,7 +11,10 @@ asks for it again (the disk cache keeps every answer that did come back).
 
 Interpreter teardown while llama.cpp still computes in a daemon thread crashed (SIGSEGV, seen
 2 of 4 times) or took seconds, so `exit_abandoning_calls` ends the process after the exit
-handlers (servers stopped, logs flushed) and without that teardown, when a call is in flight.
+handlers (servers stopped, logs flushed) and without that teardown. It did so only with a call
+counted in flight, and a worker could take a queued call just after that count read 0: the
+count now cannot rise once the pools are shut down, and any process that ran native calls
+skips the teardown.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class DaemonPool(Executor):
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shutdown = False
+        self._abandoned = False  # the process is exiting: start nothing more
         self.running = 0  # calls started and not finished
         _POOLS.add(self)
 
@@ -73,9 +77,13 @@ class DaemonPool(Executor):
                 self._queue.put(None)  # wake the next worker too
                 return
             future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
-                with self._lock:
+            with self._lock:  # with abandon(): after it, `running` can only go down
+                start = not self._abandoned and future.set_running_or_notify_cancel()
+                if start:
                     self.running += 1
+                elif not future.done():
+                    future.cancel()
+            if start:
                 try:
                     future.set_result(fn(*args, **kwargs))
                 except BaseException as e:  # handed to the awaiting caller
@@ -84,6 +92,12 @@ class DaemonPool(Executor):
                     with self._lock:
                         self.running -= 1
             del item, future, fn, args, kwargs
+
+    def abandon(self) -> None:
+        """Start no call from now on (the process is exiting); queued calls are cancelled."""
+        with self._lock:
+            self._abandoned = True
+        self.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -107,11 +121,19 @@ def calls_in_flight() -> int:
 
 
 def exit_abandoning_calls(code: int) -> None:
-    """With a native call in flight: run the exit handlers, then end the process with `code`.
+    """After in-process model calls: run the exit handlers, then end the process with `code`.
 
-    Returns (doing nothing) when no call is in flight, so the caller exits the normal way.
+    First every pool stops taking calls (queued ones are cancelled; a worker that had just taken
+    one drops it), so no native call can start after this point. Then, if any pool ever ran a
+    call, the process ends with `os._exit` after the exit handlers: the interpreter's and the C++
+    runtime's teardown (static destructors of llama.cpp) must not run while a call, or the
+    native library's own threads, may still be computing — that crashed with SIGSEGV under load.
+    Returns (doing nothing) when no pool ever started, so the caller exits the normal way.
     """
-    if calls_in_flight() == 0:
+    pools = list(_POOLS)
+    for pool in pools:
+        pool.abandon()
+    if not any(pool._threads for pool in pools):
         return
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
