@@ -1,16 +1,16 @@
 from lbi.agents.react import EpisodeSettings, build_messages
 from lbi.envs.base import ActionSpace
-from lbi.pipeline.backward import parse_labels
+from lbi.pipeline.backward import labels_prompt, parse_labels
 from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.filter import parse_verdicts
 from lbi.pipeline.tasks import parse_tasks
-from lbi.prompts import render
+from lbi.prompts import fence, render
 from lbi.types import Doc, Example, Step
 
 SPACE = ActionSpace(description="`list` or `submit`.")
 
 
-def test_act_prompt_has_the_papers_sections_in_order() -> None:
+def test_act_prompt_has_the_papers_sections_what_changes_each_step_last() -> None:
     hist = [Step(index=0, observation="o0", action="list", next_observation="empty")]
     msgs = build_messages(
         "toy", SPACE, "Do X.", hist, "obs now", ["ex one"], EpisodeSettings(), False
@@ -19,7 +19,7 @@ def test_act_prompt_has_the_papers_sections_in_order() -> None:
     user = msgs[1]["content"]
     pos = [
         user.index(s)
-        for s in ("ADDITIONAL INFO:", "OBJECTIVE: Do X.", "HISTORY:", "OBSERVATION:\nobs now")
+        for s in ("OBJECTIVE: Do X.", "HISTORY:", "ADDITIONAL INFO:", "OBSERVATION:\nobs now")
     ]
     assert pos == sorted(pos)
     assert "1. ACTION: list\n   RESULT: empty" in user
@@ -42,8 +42,9 @@ def test_golden_tasks_prompt() -> None:
 
 
 def test_golden_backward_prompt_numbers_excerpts() -> None:
-    text = render("backward", env="toy", windows=["w1", "w2"])
-    assert "are 2 excerpts" in text and '<excerpt id="2">\nw2\n</excerpt>' in text
+    text = labels_prompt("toy", ["w1", "w2"])
+    tag = f"excerpt-{fence(['w1', 'w2'])}"  # the batch's boundary (see test_confinement_misc)
+    assert "are 2 excerpts" in text and f'<{tag} id="2">\nw2\n</{tag}>' in text
     assert "Replicate the following: " in text
 
 
@@ -147,3 +148,20 @@ def test_spread_takes_chunks_evenly() -> None:
     chunks = [Doc(env="toy", source=str(n), text=f"t{n}") for n in range(10)]
     assert [d.source for d in spread(chunks, 3)] == ["0", "3", "6"]
     assert spread(chunks, None) == chunks and spread(chunks, 20) == chunks
+
+
+def test_act_prompt_of_the_next_step_extends_this_steps_history() -> None:
+    """Everything before this step's examples is a prefix of the next step's prompt, whatever
+    examples either step retrieved: a server's prefix cache reuses it (issue 26)."""
+    steps = [
+        Step(index=i, observation=f"o{i}", action=f"act {i}", next_observation=f"r{i}")
+        for i in range(3)
+    ]
+    now = build_messages("toy", SPACE, "Do X.", steps[:2], "r1", ["ex A"], EpisodeSettings(), False)
+    nxt = build_messages(
+        "toy", SPACE, "Do X.", steps, "r2", ["ex B", "ex C"], EpisodeSettings(), False
+    )
+    assert now[0] == nxt[0]
+    stable = now[1]["content"].split("\nADDITIONAL INFO:")[0]
+    assert nxt[1]["content"].startswith(stable.rstrip("\n"))
+    assert "ex A" not in stable and "2. ACTION: act 1" in stable

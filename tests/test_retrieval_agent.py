@@ -165,7 +165,7 @@ def test_none_puts_no_examples_in_the_prompt_and_budget_holds(world) -> None:
             assert all("ADDITIONAL INFO" not in p for p in prompts)
         else:
             for p in prompts:
-                block = p.split("OBJECTIVE:")[0]
+                block = p.split("ADDITIONAL INFO:")[1].rsplit("\nOBSERVATION:", 1)[0]
                 examples = block.split("--- example ")[1:]
                 assert examples, "expected retrieved examples"
                 assert sum(estimate_tokens(e.split("\n", 1)[1]) for e in examples) <= budget

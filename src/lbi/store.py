@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +35,20 @@ DB_NAME = "run.sqlite"
 
 class StoreError(RuntimeError):
     """A run's store is missing or damaged: one line that names the file and what to do."""
+
+
+def write_problem(error: sqlite3.OperationalError) -> str | None:
+    """What a failed SQLite write means to a user and what to do, for the faults that are no
+    bug: another process holds the file's write lock past the busy timeout, the disk is full,
+    or the disk failed the write. SQLite rolled the transaction back, so nothing is torn."""
+    code = error.sqlite_errorcode & 0xFF
+    if is_busy(error):
+        return "is locked by another process: when it is done, rerun the same command to resume"
+    if code == sqlite3.SQLITE_FULL:
+        return "cannot grow, the disk is full: free some space and rerun the same command to resume"
+    if code == sqlite3.SQLITE_IOERR:
+        return f"could not be written ({error}): check the disk and rerun the same command"
+    return None
 
 
 def damaged(path: Path, why: str) -> StoreError:
@@ -75,14 +89,22 @@ class RunStore:
     # -- transactions -------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a lock held elsewhere or a full disk is a one-line StoreError
+        (nothing of the transaction is kept, so the same command reruns it)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
+                self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("COMMIT")
+            except BaseException as e:
+                # SQLite may have rolled back already (SQLITE_FULL does): ROLLBACK would fail.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                why = write_problem(e) if isinstance(e, sqlite3.OperationalError) else None
+                if why is None:
+                    raise
+                raise StoreError(f"{self.path} {why} (finished work is kept)") from None
 
     def put(
         self,

@@ -80,7 +80,11 @@ def build_messages(
     settings: EpisodeSettings,
     native_tools: bool,
 ) -> list[dict[str, Any]]:
-    """The prompt sections: SYSTEM / ADDITIONAL INFO / OBJECTIVE / HISTORY / OBSERVATION."""
+    """The paper's prompt sections, laid out so that what stays the same within an episode
+    comes first: SYSTEM / OBJECTIVE / HISTORY, then what changes at every step, ADDITIONAL INFO
+    (the examples retrieved for this step) and OBSERVATION. A server's prefix cache (llama.cpp,
+    vLLM, hosted prompt caching) then reuses the system prompt, objective and earlier history
+    instead of processing them again at each step (bench/local_agent.py measures it)."""
     system = render(
         "act_system",
         env=env,

@@ -7,6 +7,7 @@ and registers its commands on `app` (or on its own sub-app added here by the gro
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import sqlite3
 from collections.abc import Callable, Coroutine
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lbi.config import Config, ConfigError, load_config
 
@@ -151,7 +153,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def friendly(fn: Callable[..., T]) -> Callable[..., T]:
-    """Known failures become one readable line and exit code 2; a budget stop exits 3."""
+    """Known failures become one readable line and exit code 2 (a full disk and a SQLite file
+    locked by another process too); a budget stop exits 3."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -171,9 +174,26 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
             raise typer.Exit(2) from None
         except sqlite3.DatabaseError as e:
             if isinstance(e, sqlite3.OperationalError):
-                raise
+                from lbi.store import write_problem
+
+                why = write_problem(e)
+                if why is None:
+                    raise
+                # The run store names itself (StoreError); another SQLite file lands here.
+                err.print(f"[red]error:[/] a SQLite file {escape(why)} ({e})", soft_wrap=True)
+                raise typer.Exit(2) from None
             # Damage past the pages read when the store opened shows only when it is read.
             err.print(f"[red]error:[/] a SQLite file is damaged ({e}); `lbi runs list` marks runs")
+            raise typer.Exit(2) from None
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {escape(str(e.filename))}" if e.filename else ""
+            err.print(
+                f"[red]error:[/] no space left on the disk{where}: free some space and rerun "
+                "the same command to resume (finished work is kept)",
+                soft_wrap=True,
+            )
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             from lbi.models.workers import exit_abandoning_calls

@@ -38,19 +38,21 @@ def view(
         raise ConfigError(
             f"lbi view needs the `view` extra ({e.name} is missing): pip install 'lbi[view]'"
         ) from None
-    from lbi.view.serve import bind, check_host, opened, serve_forever
+    from lbi.view.serve import bind, check_host, new_token, opened, serve_forever, viewer_url
 
     check_host(host, public)
+    token = new_token(host)  # off loopback only: other users or machines can reach it
     sock = bind(host, port)  # a taken port fails now, before the index is built
     try:
         with opened(run, config, set_) as v:
             port = sock.getsockname()[1]  # the one chosen when --port 0
+            url = viewer_url(host, port, token)
             out.print(
-                f"lbi view: http://{host}:{port}/  (run {v.name}; Ctrl-C stops)", highlight=False
+                f"lbi view: {url}  (run {v.name}; Ctrl-C stops)", highlight=False, markup=False
             )
             # Ctrl-C is how a viewer stops: nothing to resume. uvicorn either returns or raises.
             with contextlib.suppress(KeyboardInterrupt):
-                serve_forever(v, sock)
+                serve_forever(v, sock, host, token)
             out.print("lbi view: stopped.")
     finally:
         sock.close()

@@ -17,7 +17,7 @@ from lbi.pipeline.structured import ask_json
 from lbi.pipeline.tasks import MAX_TEXT
 from lbi.pipeline.windows import Window, select_windows
 from lbi.progress import stage_progress
-from lbi.prompts import render
+from lbi.prompts import fence, render
 from lbi.types import Example, Step, Task, Trajectory
 
 if TYPE_CHECKING:
@@ -63,6 +63,12 @@ def render_window(traj: Trajectory, i: int, j: int, obs_chars: int = 800) -> str
         ],
         final=focus(steps[-1].next_observation, "", obs_chars),
     ).split("\n", 1)[1]
+
+
+def labels_prompt(env: str, windows: list[str]) -> str:
+    """The prompt for a batch of rendered windows, fenced like the judge's examples: a window
+    cannot close its block and write the next one's label (see `lbi.prompts.fence`)."""
+    return render("backward", env=env, windows=windows, boundary=fence(windows))
 
 
 def _says_something(text: str) -> bool:
@@ -122,9 +128,7 @@ async def construct(
     failed: set[str] = set()  # trajectories with a group whose labelling failed transiently
 
     async def label(traj: Trajectory, group: list[Window]) -> list[Example]:
-        prompt = render(
-            "backward", env=traj.env, windows=[render_window(traj, i, j) for i, j in group]
-        )
+        prompt = labels_prompt(traj.env, [render_window(traj, i, j) for i, j in group])
         req = ChatRequest(
             messages=[
                 {

@@ -17,7 +17,7 @@ from lbi.executor import make_executor
 from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
 from lbi.pipeline.rules import rule_failures
 from lbi.progress import stage_progress
-from lbi.prompts import render
+from lbi.prompts import fence, render
 from lbi.tokens import counter_for
 from lbi.types import Example, Task, Trajectory, Verdict
 
@@ -102,6 +102,15 @@ def parse_verdicts(value: Any, examples: list[Example], judge: str) -> list[Verd
 
 
 SYSTEM = "You are a strict reviewer of agent training data. Reply with JSON only."
+# What one example's markers add to the prompt (a 16-digit boundary in both), for packing.
+_WRAPPER = '<example-0123456789abcdef id="99">\n\n</example-0123456789abcdef>\n'
+
+
+def judge_prompt(env: str, texts: list[str]) -> str:
+    """The judge's prompt for a batch of rendered examples. The examples come from the
+    environment and the agent, so one could try to close its block and speak for the others:
+    they are fenced by a boundary none of them holds (see `lbi.prompts.fence`)."""
+    return render("judge", env=env, examples=texts, boundary=fence(texts))
 
 
 def answer_tokens(n: int) -> int:
@@ -135,16 +144,15 @@ def pack(
     size = max(1, size)
     if limit is None:
         return [examples[k : k + size] for k in range(0, len(examples), size)], []
-    base = count(SYSTEM) + count(
-        render("judge", env=examples[0].env if examples else "", examples=[])
-    )
+    base = count(SYSTEM) + count(judge_prompt(examples[0].env if examples else "", []))
     base += 16  # chat-template tokens around the two messages
     groups: list[list[Example]] = []
     rejected: list[Verdict] = []
     group: list[Example] = []
     used = base
+    wrapper = count(_WRAPPER)
     for ex in examples:
-        cost = count(text(ex)) + 12  # and its <example> wrapper
+        cost = count(text(ex)) + wrapper
         if base + cost + answer_tokens(1) > limit:
             rejected.append(too_long(ex, judge, base + cost + answer_tokens(1), limit))
             continue
@@ -171,7 +179,7 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
 
     async def one(job: tuple[ModelDoor, list[Example]]) -> list[Verdict]:
         door, group = job
-        prompt = render("judge", env=group[0].env, examples=[text(e) for e in group])
+        prompt = judge_prompt(group[0].env, [text(e) for e in group])
         req = ChatRequest(
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
             max_tokens=answer_tokens(len(group)),

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from lbi.view import DEFAULT_PORT
+from lbi.view.guard import Guard, is_loopback
 from lbi.view.queries import Filters, RunView
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,12 +23,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 # `lbi report` links here (lbi.eval.report.VIEWER_URL, without importing matplotlib for it).
 VIEWER_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'"
+# The report may come from someone else's run (a copied run folder): it is shown as written, in a
+# sandbox (an origin of its own, no script, no form), so it can neither run nor act as the viewer.
+REPORT_CSP = f"{CSP}; sandbox"
 
 
 class Headers(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
@@ -44,7 +48,11 @@ def _page(request: Request) -> int:
     return max(1, _int(request.query_params.get("page"), 1) or 1)
 
 
-def create_app(view: RunView) -> Starlette:
+def create_app(view: RunView, host: str = "127.0.0.1", token: str | None = None) -> Starlette:
+    """The app for a viewer bound to `host`: it answers only requests naming that host (or
+    loopback), and needs `token` when there is one, which any non-loopback `host` must have."""
+    if token is None and not is_loopback(host):
+        raise ValueError(f"a viewer on {host} (not loopback) needs a token")
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -122,7 +130,8 @@ def create_app(view: RunView) -> Starlette:
         if path is None:
             return missing("report (run `lbi report` first)")
         # The report links to the viewer's default address; served here, it links to this one.
-        return HTMLResponse(path.read_text(encoding="utf-8").replace(VIEWER_URL, ""))
+        html = path.read_text(encoding="utf-8").replace(VIEWER_URL, "")
+        return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
 
     get = ["GET"]
     routes = [
@@ -139,4 +148,5 @@ def create_app(view: RunView) -> Starlette:
         Route("/eval/task/{id:str}", episodes, methods=get),
         Route("/report", report, methods=get),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(Headers)])
+    guard = Middleware(Guard, host=host, token=token)
+    return Starlette(routes=routes, middleware=[Middleware(Headers), guard])

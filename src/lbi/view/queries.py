@@ -60,11 +60,13 @@ def fts_query(text: str) -> str:
 
 def retrieved_examples(step: Step) -> list[str]:
     """The worked examples the agent was shown at this step, cut from the prompt it was sent
-    (`prompts/act_user.j2`: `--- example N ---` blocks before `OBJECTIVE:`)."""
+    (`prompts/act_user.j2`: `--- example N ---` blocks before `OBSERVATION:`; runs recorded
+    before the prompt put them last had them before `OBJECTIVE:`)."""
     for m in step.messages:
         text = m.get("content")
         if m.get("role") == "user" and isinstance(text, str) and _EXAMPLES_HEAD in text:
-            block = text.split(_EXAMPLES_HEAD, 1)[1].split("\nOBJECTIVE:", 1)[0]
+            block = text.split(_EXAMPLES_HEAD, 1)[1].rsplit("\nOBSERVATION:", 1)[0]
+            block = block.split("\nOBJECTIVE:", 1)[0]
             parts = re.split(r"^--- example \d+ ---$", block, flags=re.M)
             return [p.strip() for p in parts if p.strip()]
     return []

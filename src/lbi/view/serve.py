@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+import secrets
 import shutil
 import socket
 import tempfile
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lbi.config import ConfigError
+from lbi.view.guard import is_loopback
 from lbi.view.index import build_index
 from lbi.view.queries import RunView
 from lbi.view.source import resolve_run
@@ -23,15 +24,22 @@ class ViewError(ConfigError):
 
 def check_host(host: str, public: bool) -> None:
     """Only loopback unless the user said `--public`: the pages show prompts and data."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and not public:
+    if not is_loopback(host) and not public:
         raise ViewError(
             f"{host} is not a loopback address: anyone who can reach it could read the run; "
             "add --public to serve on it anyway"
         )
+
+
+def new_token(host: str) -> str | None:
+    """The token a viewer on `host` asks for: none on loopback (the default workflow stays one
+    command and one URL), a fresh one wherever other machines can reach it."""
+    return None if is_loopback(host) else secrets.token_urlsafe(24)
+
+
+def viewer_url(host: str, port: int, token: str | None = None) -> str:
+    name = f"[{host}]" if ":" in host else host
+    return f"http://{name}:{port}/" + (f"?token={token}" if token else "")
 
 
 @contextmanager
@@ -66,14 +74,17 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 @contextmanager
-def serving(view: RunView, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serving(
+    view: RunView, host: str = "127.0.0.1", port: int = 0, token: str | None = None
+) -> Iterator[str]:
     """Serve in a background thread; yields the base URL; stops the server on exit."""
     import uvicorn
 
     from lbi.view.app import create_app
 
+    app = create_app(view, host, token)
     sock = bind(host, port)
-    server = uvicorn.Server(uvicorn.Config(create_app(view), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -81,22 +92,23 @@ def serving(view: RunView, host: str = "127.0.0.1", port: int = 0) -> Iterator[s
             if not thread.is_alive():
                 raise ViewError("the viewer's server failed to start")
             threading.Event().wait(0.02)
-        yield f"http://{host}:{sock.getsockname()[1]}"
+        yield viewer_url(host, sock.getsockname()[1]).rstrip("/")
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
 
 
-def serve_forever(view: RunView, sock: socket.socket) -> None:
-    """Serve on `sock` (from `bind`) until Ctrl-C; the socket is closed afterwards."""
+def serve_forever(
+    view: RunView, sock: socket.socket, host: str = "127.0.0.1", token: str | None = None
+) -> None:
+    """Serve on `sock` (from `bind` on `host`) until Ctrl-C; the socket is closed afterwards."""
     import uvicorn
 
     from lbi.view.app import create_app
 
     try:
-        uvicorn.Server(uvicorn.Config(create_app(view), log_level="warning", lifespan="off")).run(
-            sockets=[sock]
-        )
+        app = create_app(view, host, token)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
     finally:
         sock.close()
