@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the tests need: Debian's Chromium (web envs, report test), MariaDB (sql),
-# bubblewrap (the repo environment's sandbox), and the desktop env's X server, window manager,
+# bubblewrap (the repo and desktop environments' sandbox), and the desktop env's X server, xauth
+# (Debian's xvfb only recommends it; it writes the per-episode cookie), window manager,
 # LibreOffice (GTK3 plug-in for AT-SPI), its help, AT-SPI, xdotool and Mousepad. Each is checked
 # by a file it installs, so a second run is instant.
 set -euo pipefail
@@ -8,7 +9,7 @@ need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
-for pair in xvfb:/usr/bin/Xvfb openbox:/usr/bin/openbox xdotool:/usr/bin/xdotool \
+for pair in xvfb:/usr/bin/Xvfb xauth:/usr/bin/xauth openbox:/usr/bin/openbox xdotool:/usr/bin/xdotool \
     mousepad:/usr/bin/mousepad dbus-x11:/usr/bin/dbus-launch at-spi2-core:/usr/libexec/at-spi-bus-launcher \
     python3-pyatspi:/usr/lib/python3/dist-packages/pyatspi/__init__.py \
     libreoffice-calc:/usr/lib/libreoffice/program/libsclo.so \

@@ -7,7 +7,9 @@ the agent says done(), like OSWorld's checkers that open the saved file.
 Options (`env_options.desktop.*`): max_chars (observation budget, 6000), max_nodes (400),
 rows/cols (spreadsheet area listed, 20 x 8), settle_s (pause after an action, 0.1),
 screenshot (a PNG of the screen with every observation, in info["screenshot_png_b64"], as the
-web envs do; off by default: the `screenshot()` action takes one on request).
+web envs do; off by default: the `screenshot()` action takes one on request), sandbox (the
+application in bubblewrap without network, true; false runs it unconfined, for a machine
+without namespaces).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class DesktopEnv:
             "cols": 8,
             "settle_s": 0.1,
             "screenshot": False,
+            "sandbox": True,
         }
         self.opts.update(options or {})
         self.token = owner_token()
@@ -75,7 +78,8 @@ class DesktopEnv:
         self.workdir = Path(tempfile.mkdtemp(prefix="lbi-desktop-"))
         self.file = starts.materialize(start, self.workdir)
         argv, extra = apps.launch(starts.STARTS[start].app, self.file, self.workdir)
-        self.session = Session(self.workdir, f"{self.token}:{self.episode}")
+        mark = f"{self.token}:{self.episode}"
+        self.session = Session(self.workdir, mark, sandbox=bool(self.opts["sandbox"]))
         self.session.start(argv, extra)
         obs = self._wait_ready()
         info = {"task_id": task.id, "app": starts.STARTS[start].app}

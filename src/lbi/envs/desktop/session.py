@@ -5,6 +5,8 @@ never collide), then a session bus of our own (the AT-SPI bus is activated on it
 episode has its own accessibility bus and sees only its own applications), then the window
 manager (it gives new windows such as dialogs the keyboard focus), then the application, then
 the AT-SPI reader. All of them run in one process group and carry the episode's marker.
+The display admits only holders of the episode's cookie, and the application runs in a
+sandbox without network (see confine.py).
 """
 
 from __future__ import annotations
@@ -14,16 +16,22 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lbi.envs.base import EnvError
+from lbi.envs.desktop import confine
 from lbi.envs.desktop.procs import MARK, kill_group, sweep
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3 has pyatspi; ours does not
 READER = Path(__file__).with_name("atspi_reader.py")
 SCREEN = (1280, 800)
+# Pillow's screen grab connects from this process and finds the cookie through the process's
+# XAUTHORITY: episodes in threads of one process take turns setting it.
+_GRAB = threading.Lock()
 
 
 def _need(exe: str, package: str) -> str:
@@ -36,9 +44,10 @@ def _need(exe: str, package: str) -> str:
 class Session:
     """Start with `start(argv)`; `close()` leaves no process and no display behind."""
 
-    def __init__(self, workdir: Path, mark: str) -> None:
+    def __init__(self, workdir: Path, mark: str, sandbox: bool = True) -> None:
         self.workdir = workdir
         self.mark = mark
+        self.sandbox = sandbox  # the application in bubblewrap, without network
         self.display = -1
         self.procs: list[subprocess.Popen[bytes]] = []
         self.reader: subprocess.Popen[str] | None = None
@@ -51,6 +60,8 @@ class Session:
             self._start_bus()
             if shutil.which("openbox"):
                 self.procs.append(self._spawn(["openbox", "--sm-disable"]))
+            if self.sandbox:
+                argv = confine.sandboxed(argv, self.workdir, self.display)
             self.procs.append(self._spawn(argv, extra_env))
             self._start_reader()
         except Exception:
@@ -88,6 +99,11 @@ class Session:
     def _start_x(self) -> None:
         xvfb = _need("Xvfb", "xvfb")
         self.env = self._base_env()
+        # Xvfb reads every cookie in its -auth file whatever display the entry names: the
+        # display number is only known once it runs, so clients get a file of their own.
+        cookie = confine.new_cookie()
+        server_auth, client_auth = self.workdir / "xauth-server", self.workdir / "Xauthority"
+        confine.write_xauth(server_auth, 0, cookie)
         r, w = os.pipe()
         try:
             proc = subprocess.Popen(
@@ -97,6 +113,11 @@ class Session:
                     str(w),
                     "-nolisten",
                     "tcp",
+                    "-auth",
+                    str(server_auth),
+                    # shared memory would need the sandboxed app in the server's IPC namespace
+                    "-extension",
+                    "MIT-SHM",
                     "-screen",
                     "0",
                     f"{SCREEN[0]}x{SCREEN[1]}x24",
@@ -125,14 +146,15 @@ class Session:
         if not got.strip().isdigit():
             raise EnvError("Xvfb did not report a display")
         self.display = int(got)
+        confine.write_xauth(client_auth, self.display, cookie)
         self.env["DISPLAY"] = f":{self.display}"
+        self.env["XAUTHORITY"] = str(client_auth)
 
     def _start_bus(self) -> None:
         dbus = _need("dbus-daemon", "dbus")
         sock = self.workdir / "bus"
-        self.procs.append(
-            self._spawn([dbus, "--session", "--nofork", f"--address=unix:path={sock}"])
-        )
+        conf = confine.bus_config(self.workdir, sock)
+        self.procs.append(self._spawn([dbus, f"--config-file={conf}", "--nofork"]))
         _wait(lambda: sock.exists(), 10, "the session bus did not start")
         self.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={sock}"
 
@@ -180,7 +202,8 @@ class Session:
         if "DISPLAY" not in self.env:
             raise EnvError("no display is running")
         try:
-            image = ImageGrab.grab(xdisplay=self.env["DISPLAY"])
+            with _GRAB, _environ("XAUTHORITY", self.env["XAUTHORITY"]):
+                image = ImageGrab.grab(xdisplay=self.env["DISPLAY"])
         except OSError as e:
             raise EnvError(f"cannot read the screen: {e}") from None
         buf = io.BytesIO()
@@ -207,6 +230,19 @@ class Session:
                 with contextlib.suppress(OSError):
                     os.unlink(stale)
             self.display = -1
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _wait(cond: Any, timeout_s: float, why: str) -> None:
