@@ -8,9 +8,12 @@
 # Then: --set env_options.sql.url='mysql+pymysql://lbi:lbi@127.0.0.1:3307/{db}'
 #
 # Why these choices: the dump's table names are mixed case while the gold queries are not, so
-# the data folder must be made with --lower-case-table-names=1 (setting it later is not enough);
-# the dump only creates admin@'%', so we add an `lbi` user that may read every database and do
-# anything in `lbi_ep_%` databases (where each episode gets its private copy).
+# the data folder must be made with --lower-case-table-names=1 (setting it later is not enough).
+# Accounts: the dump's own `admin`/`admin` (ALL ON *.*) is never loaded, and dropped where an
+# older load made it. The `lbi` account reads the Spider databases (not `mysql`), owns the
+# `lbi_ep_%` databases WITH GRANT OPTION and may CREATE USER: for each episode lbi copies a
+# database to `lbi_ep_<random>` and creates a user of that name allowed into that copy only, so
+# the agent's SQL never runs as `lbi` and cannot reach `mysql.*` or another episode's copy.
 set -euo pipefail
 
 PORT="${LBI_MARIADB_PORT:-3307}"
@@ -67,8 +70,12 @@ start() {
     $(run_as) </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 60); do answers && break; sleep 0.5; done
   answers || { say "mariadbd did not answer within 30 s; see $LOG"; exit 1; }
-  # Private copies left behind by killed runs (nothing else can be using a server that just started).
+  # Private copies and their users left behind by killed runs (nothing else can be using a
+  # server that just started).
   for db in $(client -N -e "SHOW DATABASES LIKE 'lbi\\_ep\\_%'"); do client -e "DROP DATABASE \`$db\`"; done
+  for account in $(client -N -e "SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User LIKE 'lbi\\_ep\\_%'"); do
+    client -e "DROP USER $account"
+  done
   say "running on 127.0.0.1:$PORT (data in $DATA)"
   load
 }
@@ -78,17 +85,24 @@ load() {
     dump="$("$PY" -c 'import importlib.util, pathlib; s = importlib.util.find_spec("intercode"); print(pathlib.Path(next(iter(s.submodule_search_locations))) / "assets/datasets/spider_dev.sql")')"
     [ -f "$dump" ] || { say "no Spider dump at $dump (pip install intercode-bench)"; exit 1; }
     say "loading $dump"
-    client <"$dump"
+    # The dump starts by creating admin@'%' (password admin) with ALL ON *.*: leave that out.
+    grep -v -E '^(CREATE USER|GRANT) ' "$dump" | client
     # An empty database marks a complete load: the dump is loaded once per data folder.
     client -e "CREATE DATABASE lbi_meta_loaded"
   fi
-  client <<'SQL'
+  local lbi="'lbi'@'localhost', 'lbi'@'127.0.0.1'" grants="" db
+  for db in $(client -N -e "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') AND SCHEMA_NAME NOT LIKE 'lbi\\_%'"); do
+    grants+="GRANT SELECT, SHOW VIEW ON \`$db\`.* TO $lbi;"$'\n'
+  done
+  # REVOKE first: a data folder made by an older version of this script has broader grants.
+  client <<SQL
+DROP USER IF EXISTS 'admin'@'%', 'admin'@'localhost';
 CREATE USER IF NOT EXISTS 'lbi'@'localhost' IDENTIFIED BY 'lbi';
 CREATE USER IF NOT EXISTS 'lbi'@'127.0.0.1' IDENTIFIED BY 'lbi';
-GRANT SELECT, SHOW VIEW ON *.* TO 'lbi'@'localhost', 'lbi'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON `lbi\_ep\_%`.* TO 'lbi'@'localhost', 'lbi'@'127.0.0.1';
-CREATE USER IF NOT EXISTS 'admin'@'localhost' IDENTIFIED BY 'admin';
-GRANT ALL PRIVILEGES ON *.* TO 'admin'@'localhost';
+REVOKE ALL PRIVILEGES, GRANT OPTION FROM $lbi;
+$grants
+GRANT ALL PRIVILEGES ON \`lbi\\_ep\\_%\`.* TO $lbi WITH GRANT OPTION;
+GRANT CREATE USER ON *.* TO $lbi;
 FLUSH PRIVILEGES;
 SQL
 }

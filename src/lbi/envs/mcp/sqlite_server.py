@@ -6,6 +6,11 @@ tool so every episode starts from the same rows.
     python -m lbi.envs.mcp.sqlite_server --db PATH [--http PORT]
 
 Without --http it speaks MCP over stdio; with it, streamable HTTP on 127.0.0.1:PORT/mcp.
+
+Every statement that carries the agent's SQL or values runs on a connection confined by
+`lbi.envs.sqlite_guard` (allow-list authorizer, a deadline of --timeout-s seconds, value and
+database size caps), and the process caps SQLite's heap, so a hostile query can neither write a
+file, nor crash or starve the server.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+
+from lbi.envs.sqlite_guard import Guard, GuardError, Limits, guard
 
 SCHEMA = """
 CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE);
@@ -44,6 +51,7 @@ SEED: dict[str, list[tuple[Any, ...]]] = {
     ],
     "loans": [(1, 1, 1, "2025-01-10", 0), (2, 3, 2, "2025-01-12", 1)],
 }
+HEAP_LIMIT_BYTES = 256 << 20  # all of SQLite's memory in this process (PRAGMA hard_heap_limit)
 
 INSTRUCTIONS = (
     "This server manages a small lending library stored in SQLite (tables members, books, "
@@ -62,7 +70,8 @@ GUIDE = """# Library database guide
 
 ## Reading
 Use `query` with one SELECT statement. The connection is read-only, so any statement that
-changes data fails there: use the writing tools instead.
+changes data fails there: use the writing tools instead. A statement that runs longer than a
+few seconds is stopped, and ATTACH, VACUUM, virtual tables and PRAGMA writes are refused.
 
 ## Writing
 - `insert_row(table, values)` adds one row; leave out `id` to get the next free id.
@@ -97,13 +106,16 @@ def _load_seed(conn: sqlite3.Connection) -> None:
 class Library:
     """The tools' logic, kept apart from MCP so identifiers are checked in one place."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout_s: float = 5.0) -> None:
         self.path = str(path)
         if not Path(self.path).exists():
             create_db(self.path)
+        self.limits = Limits(timeout_s=timeout_s)
+        # A fixed cap: each write opens a new connection, so "growth past now" would accumulate.
+        self.max_db_bytes = Path(self.path).stat().st_size + self.limits.growth_bytes
 
-    def _rw(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, isolation_level=None)
+    def _guarded(self, conn: sqlite3.Connection) -> Guard:
+        return guard(conn, self.limits, self.max_db_bytes)
 
     def tables(self) -> list[str]:
         with self._ro() as conn:
@@ -135,24 +147,28 @@ class Library:
             )
 
     def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run the agent's statement on a read-only, guarded connection."""
+        conn = self._ro()
         try:
-            with self._ro() as conn:
+            g = self._guarded(conn)
+            with g.deadline():
                 cur = conn.execute(sql)
                 names = [d[0] for d in cur.description or []]
                 rows = [dict(zip(names, r, strict=True)) for r in cur.fetchmany(200)]
-            conn.close()
-        except sqlite3.Error as e:
+        except GuardError as e:
             raise ToolError(f"SQL error: {e}") from None
+        finally:
+            conn.close()
         return rows
 
     def write(self, sql: str, params: list[Any]) -> tuple[int, int | None]:
         """Run one statement in autocommit mode; returns (rows changed, last row id)."""
-        conn = self._rw()
+        conn = sqlite3.connect(self.path, isolation_level=None)
         try:
-            conn.execute("PRAGMA foreign_keys=ON")
-            cur = conn.execute(sql, params)
+            conn.execute("PRAGMA foreign_keys=ON")  # before the guard, which refuses PRAGMA writes
+            cur = self._guarded(conn).run(sql, params)
             return cur.rowcount, cur.lastrowid
-        except sqlite3.Error as e:
+        except GuardError as e:
             raise ToolError(f"SQL error: {e}") from None
         finally:
             conn.close()
@@ -170,8 +186,8 @@ class Library:
         create_db(self.path)
 
 
-def build_server(db: str | Path, test_tools: bool = False) -> MCPServer:
-    lib = Library(db)
+def build_server(db: str | Path, test_tools: bool = False, timeout_s: float = 5.0) -> MCPServer:
+    lib = Library(db, timeout_s)
     server: MCPServer = MCPServer("lbi-sqlite", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool()
@@ -262,12 +278,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--db", required=True, help="SQLite file (created with seed rows if missing)"
     )
+    parser.add_argument(
+        "--timeout-s", type=float, default=5.0, help="stop an SQL statement after this long"
+    )
     parser.add_argument("--test-tools", action="store_true", help="add the sleep and crash tools")
     parser.add_argument(
         "--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT"
     )
     args = parser.parse_args(argv)
-    server = build_server(args.db, test_tools=args.test_tools)
+    # Process-wide, so only here: this process does nothing but serve one database.
+    probe = sqlite3.connect(":memory:")
+    probe.execute(f"PRAGMA hard_heap_limit = {HEAP_LIMIT_BYTES}")
+    probe.close()
+    server = build_server(args.db, test_tools=args.test_tools, timeout_s=args.timeout_s)
     if args.http:
         server.run("streamable-http", host="127.0.0.1", port=args.http)
     else:

@@ -2,15 +2,20 @@
 
 Each episode gets a private database `lbi_ep_<random>` holding copies of the source tables
 (`CREATE TABLE ... LIKE` + `INSERT ... SELECT`), dropped at close; the gold query runs on the
-untouched source database. scripts/mariadb.sh grants the `lbi` user read access everywhere and
-write access only to `lbi_ep_%`, so even a fully qualified write to a source table is refused
-by the server. A statement deadline is set per session (MariaDB `max_statement_time`, MySQL
-`max_execution_time`).
+untouched source database. The URL's account (`lbi`, set up by scripts/mariadb.sh) makes the
+copy and then a user of the same name, granted table rights on that one database only: the
+agent's statements run as that user, so the server refuses `mysql.*`, the source databases and
+every other episode's copy. A statement deadline is set per session (MariaDB
+`max_statement_time`, MySQL `max_execution_time`); since any user may change its own session
+variables, a watchdog also ends the agent's statement with `KILL QUERY` (which a user may send
+to its own connections) shortly after the deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
+import threading
 import uuid
 from typing import Any
 
@@ -24,6 +29,12 @@ from lbi.envs.sql.common import ColumnInfo, Result, SqlError, TableInfo, digest_
 
 _DIALECTS = {"mysql", "mariadb"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_GRACE_S = 0.5  # the server's own deadline comes first; the watchdog is for when it was lifted
+# What the agent may do in its copy: no routines, events, file or account rights.
+_EPISODE_RIGHTS = (
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, CREATE VIEW, "
+    "SHOW VIEW, TRIGGER, LOCK TABLES, CREATE TEMPORARY TABLES"
+)
 
 
 def _quote(name: str) -> str:
@@ -39,30 +50,70 @@ def _message(e: Exception) -> str:
 
 
 class _Session:
-    """One DB-API connection in autocommit mode with a statement deadline."""
+    """One DB-API connection in autocommit mode with a statement deadline.
 
-    def __init__(self, backend: ServerBackend, database: str | None) -> None:
+    With a `login` (an episode's user) each statement is also watched: past the deadline plus
+    a grace period a second connection of that user sends `KILL QUERY`.
+    """
+
+    def __init__(
+        self, backend: ServerBackend, database: str | None, login: tuple[str, str] | None = None
+    ) -> None:
         self.backend = backend
-        self.proxy = backend.connect()
+        self.login = login
+        self.proxy = backend.connect(login)
         self.raw: Any = self.proxy.driver_connection
         self.raw.autocommit(True)
+        self._lock = threading.Lock()
+        self._running = 0  # the watched statement's number while it runs, else 0
+        self._killed = 0
+        self._count = 0
         if backend.timeout_sql:
             self.run(backend.timeout_sql)
+        self.thread_id = int(self.run("SELECT CONNECTION_ID()").rows[0][0])
         if database:
             self.run(f"USE {_quote(database)}")
 
     def run(self, sql: str, cap: int | None = None) -> Result:
         cur = self.raw.cursor()
+        timer = self._watch()
         try:
             cur.execute(sql)
             return fetch(cur, self.backend.fetch_cap if cap is None else cap)
         except Exception as e:  # the driver's errors have no common base worth naming here
             text = _message(e)
-            if "max_statement_time" in text or "maximum statement execution time" in text:
+            killed = self._killed and self._killed == self._count
+            if killed or "max_statement_time" in text or "maximum statement execution time" in text:
                 text = f"statement stopped: it ran longer than the {self.backend.timeout_s:g} s limit ({text})"
             raise SqlError(text) from None
         finally:
+            if timer:
+                timer.cancel()
+                with self._lock:  # a kill in flight finishes first, and none starts after this
+                    self._running = 0
             cur.close()
+
+    def _watch(self) -> threading.Timer | None:
+        if self.login is None:
+            return None
+        self._count += 1
+        self._running = self._count
+        timer = threading.Timer(self.backend.timeout_s + _GRACE_S, self._kill, (self._count,))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _kill(self, statement: int) -> None:
+        with self._lock:
+            if self._running != statement:
+                return
+            self._killed = statement
+            with contextlib.suppress(Exception):  # nothing to report to: the step reports the stop
+                killer = self.backend.connect(self.login)
+                try:
+                    killer.driver_connection.cursor().execute(f"KILL QUERY {self.thread_id}")
+                finally:
+                    killer.close()
 
     def tables(self, database: str) -> list[str]:
         res = self.run(f"SHOW FULL TABLES FROM {_quote(database)} WHERE Table_type = 'BASE TABLE'")
@@ -73,14 +124,41 @@ class _Session:
 
 
 class ServerEpisode:
+    """A private copy, made and dropped by the backend's account, used by its own user."""
+
     def __init__(self, backend: ServerBackend, db: str) -> None:
         self.scratch = f"lbi_ep_{uuid.uuid4().hex[:12]}"
-        self.session = _Session(backend, None)
+        self.session = _Session(backend, None)  # lbi's own: copy, digest, clean-up
+        self.agent: _Session | None = None
+        self.account = ""
         try:
             self._copy(db)
         except SqlError as e:
             self.close()
             raise EnvError(f"could not copy database {db} into {self.scratch}: {e}") from None
+        try:
+            self.agent = self._user(backend)
+        except (SqlError, EnvError) as e:
+            self.close()
+            raise EnvError(
+                f"could not create the episode's user {self.scratch}: {e} (the URL's account "
+                "needs CREATE USER and ALL ON `lbi\\_ep\\_%`.* WITH GRANT OPTION; "
+                "scripts/mariadb.sh start sets that up)"
+            ) from None
+
+    def _user(self, backend: ServerBackend) -> _Session:
+        """Create this episode's user, allowed into the copy only, and log in as it."""
+        s, password = self.session, secrets.token_hex(16)
+        # The host lbi connects from, as the server sees it: the user may log in from there only.
+        (host,) = s.run("SELECT SUBSTRING_INDEX(USER(), '@', -1)").rows[0]
+        self.account = f"'{self.scratch}'@'{host}'"
+        limit = f" WITH MAX_STATEMENT_TIME {backend.timeout_s:g}" if backend.mariadb else ""
+        s.run(f"CREATE USER {self.account} IDENTIFIED BY '{password}'{limit}")
+        # `_` is a wildcard in a grant's database name: escaped, the grant names this copy only
+        # (and lbi's own grant, on `lbi\_ep\_%`, covers only escaped names).
+        exact = _quote(self.scratch.replace("_", "\\_"))
+        s.run(f"GRANT {_EPISODE_RIGHTS} ON {exact}.* TO {self.account}")
+        return _Session(backend, self.scratch, login=(self.scratch, password))
 
     def _copy(self, db: str) -> None:
         s = self.session
@@ -96,7 +174,8 @@ class ServerEpisode:
         s.run(f"USE {_quote(self.scratch)}")
 
     def execute(self, sql: str) -> Result:
-        return self.session.run(sql)
+        assert self.agent is not None
+        return self.agent.run(sql)
 
     def digest(self) -> str:
         tables: dict[str, tuple[list[str], list[Any]]] = {}
@@ -106,7 +185,11 @@ class ServerEpisode:
         return digest_tables(tables)
 
     def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
         with contextlib.suppress(SqlError):  # if not, scripts/mariadb.sh start drops leftovers
+            if self.account:
+                self.session.run(f"DROP USER IF EXISTS {self.account}")
             self.session.run(f"DROP DATABASE IF EXISTS {_quote(self.scratch)}")
         self.session.close()
 
@@ -122,6 +205,7 @@ class ServerBackend:
                 f"env_options.sql.url must be a MariaDB/MySQL URL, got {parsed.get_backend_name()!r}"
             )
         self.safe_url = parsed.render_as_string(hide_password=True)
+        self.url = parsed.set(database=None)
         connect_args: dict[str, Any] = {}
         if (
             parsed.drivername == "mysql+pymysql"
@@ -131,10 +215,9 @@ class ServerBackend:
             # PyMySQL tries TLS by default and builds a fresh SSL context per connection (~80 ms);
             # over loopback TLS protects nothing, and each episode opens a connection.
             connect_args["ssl_disabled"] = True
+        self.connect_args = connect_args
         try:
-            self.engine = create_engine(
-                parsed.set(database=None), poolclass=NullPool, connect_args=connect_args
-            )
+            self.engine = create_engine(self.url, poolclass=NullPool, connect_args=connect_args)
         except (NoSuchModuleError, ImportError) as e:
             raise EnvError(f"{self.safe_url} needs a missing driver ({e})") from None
         self.timeout_s = timeout_s
@@ -155,9 +238,14 @@ class ServerBackend:
             else f"SET SESSION max_execution_time = {int(timeout_s * 1000)}"
         )
 
-    def connect(self) -> Any:
+    def connect(self, login: tuple[str, str] | None = None) -> Any:
+        """A raw connection as the URL's account, or as `login` (user, password)."""
+        engine = self.engine
+        if login is not None:
+            url = self.url.set(username=login[0], password=login[1])
+            engine = create_engine(url, poolclass=NullPool, connect_args=self.connect_args)
         try:
-            return self.engine.raw_connection()
+            return engine.raw_connection()
         except Exception as e:  # raw_connection() passes the driver's own errors through unwrapped
             raise EnvError(
                 f"cannot connect to {self.safe_url}: {_message(e)} (scripts/mariadb.sh start?)"

@@ -1,32 +1,21 @@
 """The SQLite backend: converted Spider files on disk, one in-memory copy per episode.
 
 An episode's copy is made with SQLite's backup API (well under a millisecond for these
-databases), so writes never reach the file or the next episode. The copy refuses ATTACH/DETACH
-(which also covers `VACUUM INTO`, the other way to write a file) and `load_extension`, and a
-progress handler interrupts any statement that runs past the deadline.
+databases), so writes never reach the file or the next episode. Every connection, the episode's
+and the pristine one that gold queries and descriptions use, is confined by
+`lbi.envs.sqlite_guard`: an allow-list authorizer (no ATTACH, VACUUM INTO, virtual tables,
+`fts3_tokenizer`, `load_extension` or PRAGMA writes), a statement deadline, and caps on value
+size and on how far the copy may grow.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 from lbi.envs.sql.common import ColumnInfo, Result, SqlError, TableInfo, digest_tables, fetch
-
-_DENIED = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
-_PROGRESS_OPS = 2000  # VM instructions between deadline checks: ~0.1 ms of work
-
-
-def _authorize(
-    action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None
-) -> int:
-    if action in _DENIED:
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
+from lbi.envs.sqlite_guard import Guard, GuardError, Limits, guard
 
 
 def _quote(name: str) -> str:
@@ -34,34 +23,19 @@ def _quote(name: str) -> str:
 
 
 class _Guarded:
-    """A connection with a statement deadline; shared by episodes and gold runs."""
+    """A guarded connection with a fetch cap; shared by episodes and gold runs."""
 
     def __init__(self, conn: sqlite3.Connection, timeout_s: float, fetch_cap: int) -> None:
         self.conn = conn
-        self.timeout_s = timeout_s
         self.fetch_cap = fetch_cap
-        self._deadline = float("inf")
-        conn.set_progress_handler(self._tick, _PROGRESS_OPS)
-
-    def _tick(self) -> int:
-        return 1 if time.monotonic() > self._deadline else 0
+        self.guard: Guard = guard(conn, Limits(timeout_s=timeout_s))
 
     def execute(self, sql: str) -> Result:
-        self._deadline = time.monotonic() + self.timeout_s
         try:
-            cur = self.conn.execute(sql)
-            return fetch(cur, self.fetch_cap)
-        except sqlite3.Warning as e:  # "You can only execute one statement at a time."
+            with self.guard.deadline():
+                return fetch(self.conn.execute(sql), self.fetch_cap)
+        except GuardError as e:
             raise SqlError(str(e)) from None
-        except sqlite3.Error as e:
-            text = str(e)
-            if text == "interrupted" and time.monotonic() > self._deadline:
-                text = f"statement stopped: it ran longer than the {self.timeout_s:g} s limit"
-            elif text.startswith("not authorized") or text == "authorization denied":
-                text = f"{text} (ATTACH, DETACH, VACUUM INTO and extensions are disabled here)"
-            raise SqlError(text) from None
-        finally:
-            self._deadline = float("inf")
 
     def tables(self) -> list[str]:
         cur = self.conn.execute(
@@ -78,9 +52,6 @@ class SqliteEpisode(_Guarded):
             src.backup(conn)
         finally:
             src.close()
-        if hasattr(conn, "enable_load_extension"):
-            conn.enable_load_extension(False)
-        conn.set_authorizer(_authorize)
         super().__init__(conn, timeout_s, fetch_cap)
 
     def digest(self) -> str:
