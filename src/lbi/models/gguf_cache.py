@@ -17,12 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lbi.models.assets import lbi_cache_dir
+
 MAX_BYTES = 2 << 30
 MODEL_MARK, TOKENIZER_MARK = "config.json", "tokenizer_config.json"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("LBI_CACHE_DIR") or Path.home() / ".cache" / "lbi") / "gguf-hf"
+    return lbi_cache_dir() / "gguf-hf"
 
 
 def folder_for(gguf: Path, dtype: str) -> Path:

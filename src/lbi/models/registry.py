@@ -1,4 +1,5 @@
-"""Model spec strings -> backends. `local`, `local:PATH.gguf`, `scripted`, `openai:MODEL`, `hf:PATH`.
+"""Model spec strings -> backends. `local`, `local:PATH.gguf`, `local:NAME` (catalogue), `scripted`,
+`openai:MODEL`, `hf:PATH`.
 
 Built-in backends are imported on first use, so that a user of `openai:` never loads llama.cpp
 and vice versa; installed packages add backends under the `lbi.models` entry-point group.
