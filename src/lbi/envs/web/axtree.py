@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbi.envs.web.bound import Budget, Limits, prune_axtree, trim_page
+
 BID_ATTRIBUTE = "bid"  # browsergym.core.constants.BROWSERGYM_ID_ATTRIBUTE
 # InlineTextBox repeats the text of its parent StaticText/button line: pure noise for a model.
 IGNORED_ROLES = ["LineBreak", "InlineTextBox"]
@@ -39,10 +41,15 @@ class PageView:
     bids: set[str] = field(default_factory=set)
     focused: str = ""
     screenshot_png_b64: str | None = None
+    cut: str = ""  # what the bounds left out (bound.py); '' when the page was read in full
 
 
-def extract(page: Any, visible_only: bool = False, screenshot: bool = False) -> PageView:
-    """Mark the page, read its accessibility tree, flatten it. Retries on frame races."""
+def extract(
+    page: Any, visible_only: bool = False, screenshot: bool = False, limits: Limits | None = None
+) -> PageView:
+    """Mark the page, read its accessibility tree, flatten it. Retries on frame races.
+
+    A page over `limits` is cut first and the view says so (bound.py)."""
     from browsergym.core.observation import (
         MarkingError,
         _post_extract,
@@ -55,11 +62,16 @@ def extract(page: Any, visible_only: bool = False, screenshot: bool = False) -> 
     from browsergym.utils.obs import flatten_axtree_to_str
     from playwright.sync_api import Error as PlaywrightError
 
+    budget = Budget(limits or Limits())
+    trim_page(page, budget)
     for tries_left in reversed(range(3)):
         try:
-            _pre_extract(page, tags_to_mark="standard_html", lenient=tries_left == 0)
-            axtree = extract_merged_axtree(page)
+            _pre_extract(page, tags_to_mark="standard_html", lenient=tries_left == 0 or budget.late)
+            axtree = prune_axtree(extract_merged_axtree(page), budget)
             extra = None
+            if visible_only and budget.late:
+                budget.cuts.append("visible_only skipped: the page took too long")
+                visible_only = False
             if visible_only:
                 scale = getattr(page, "_bgym_scale_factor", 1.0)
                 extra = extract_dom_extra_properties(extract_dom_snapshot(page), scale_factor=scale)
@@ -67,7 +79,7 @@ def extract(page: Any, visible_only: bool = False, screenshot: bool = False) -> 
             _post_extract(page)
             break
         except (PlaywrightError, MarkingError) as e:
-            if tries_left == 0 or not any(s in str(e) for s in _RETRY_ERRORS):
+            if tries_left == 0 or budget.late or not any(s in str(e) for s in _RETRY_ERRORS):
                 raise
             time.sleep(0.1)
     tree = flatten_axtree_to_str(
@@ -76,14 +88,18 @@ def extract(page: Any, visible_only: bool = False, screenshot: bool = False) -> 
         filter_visible_only=visible_only,
         ignored_roles=IGNORED_ROLES,
     )
+    if screenshot and budget.late:
+        budget.cuts.append("screenshot skipped: the page took too long")
+        screenshot = False
     shot = base64.b64encode(page.screenshot()).decode() if screenshot else None
     return PageView(
         url=page.url,
-        title=page.title(),
+        title=page.title()[: budget.limits.name_chars],
         tree=tree,
         bids=set(_BID_RE.findall(tree)),
         focused=focused,
         screenshot_png_b64=shot,
+        cut=budget.note(),
     )
 
 
@@ -106,6 +122,8 @@ def render(
         parts.append("Messages you sent: " + " | ".join(chat[-3:]))
     if error:
         parts.append(f"Error from the last action: {error}")
+    if view.cut:
+        parts.append(f"Page cut: {view.cut}")
     if view.focused:
         parts.append(f"Focused element: [{view.focused}]")
     head = "\n".join(parts) + "\n\nAccessibility tree:\n"

@@ -13,8 +13,10 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+from lbi.envs.web.confine import Confinement
 from lbi.types import Doc
 
 _SKIP_EXT = (
@@ -93,9 +95,26 @@ class _Parser(HTMLParser):
             self._text_for = None
 
 
-def fetch(url: str, timeout_s: float = 5.0) -> PageInfo | None:
+class _StayOnSite(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only on the site's origin (a page may point at any local service)."""
+
+    def __init__(self, confine: Confinement) -> None:
+        self.confine = confine
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        if not self.confine.allows(newurl):
+            return None  # urllib then raises HTTPError for the 3xx: the page is skipped
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def fetch(url: str, confine: Confinement, timeout_s: float = 5.0) -> PageInfo | None:
+    if not confine.allows(url):
+        return None
+    opener = urllib.request.build_opener(_StayOnSite(confine))
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        with opener.open(url, timeout=timeout_s) as resp:
             if "html" not in resp.headers.get("Content-Type", ""):
                 return None
             html = resp.read(2_000_000).decode(
@@ -110,13 +129,13 @@ def fetch(url: str, timeout_s: float = 5.0) -> PageInfo | None:
 
 def crawl(start: str, max_pages: int = 25, max_depth: int = 2) -> list[PageInfo]:
     """Breadth-first over same-origin links, skipping data downloads and query variants."""
-    origin = urlsplit(start)[:2]
+    confine = Confinement(start)
     seen = {start}
     pages: list[PageInfo] = []
     todo = deque([(start, 0)])
     while todo and len(pages) < max_pages:
         url, depth = todo.popleft()
-        info = fetch(url)
+        info = fetch(url, confine)
         if info is None:
             continue
         pages.append(info)
@@ -124,7 +143,12 @@ def crawl(start: str, max_pages: int = 25, max_depth: int = 2) -> list[PageInfo]
             continue
         for _, link in info.links:
             parts = urlsplit(link)
-            if parts[:2] != origin or parts.query or parts.path.endswith(_SKIP_EXT) or link in seen:
+            if (
+                not confine.allows(link)
+                or parts.query
+                or parts.path.endswith(_SKIP_EXT)
+                or link in seen
+            ):
                 continue
             seen.add(link)
             todo.append((link, depth + 1))

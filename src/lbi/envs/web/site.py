@@ -9,10 +9,15 @@ answers come from SQL (site_tasks.py). A user's own URL has no suite, only explo
 
 The agent answers questions with `send_msg_to_user(...)`, which ends the episode; navigation
 and filter tasks end as soon as the page is in the wanted state.
+
+The site is treated as hostile and so are the agent's actions: every request of an episode
+must stay on the origin of `url` (an http(s) address; confine.py), and a page too large to
+observe is cut, saying so (bound.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +25,7 @@ from urllib.parse import urlsplit
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
 from lbi.envs.docs import docs_from_folder
 from lbi.envs.web import actions
+from lbi.envs.web.confine import Confinement
 from lbi.envs.web.crawl import site_docs
 from lbi.envs.web.docs import action_reference
 from lbi.envs.web.server import demo_db, shared_server
@@ -69,8 +75,9 @@ class SiteEnv:
             raise EnvError(f"site: docs_dir is not a folder: {docs_dir}")
         self.db = None if url else (Path(db) if db else demo_db())
         self.start = url or shared_server(self.db).url + "/"  # type: ignore[arg-type]
-        if urlsplit(self.start).scheme not in ("http", "https", "file"):
-            raise EnvError(f"site: url must be http(s):// or file://, got {self.start!r}")
+        # Every request of an episode must stay on this origin (confine.py); a file:// site
+        # would let every local file through, so only http(s) is accepted.
+        self.confine = Confinement(self.start)
         self.base = "{}://{}".format(*urlsplit(self.start)[:2])
         self.docs_dir, self.max_pages = docs_dir, max_pages
         self.session = PageSession(
@@ -78,6 +85,7 @@ class SiteEnv:
             max_chars=max_chars,
             screenshot=screenshot,
             visible_only=visible_only,
+            confine=self.confine,
         )
         self.task: Task | None = None
         self._docs: list[Doc] | None = None
@@ -108,6 +116,8 @@ class SiteEnv:
         self.task = task
         page = self.session.open(viewport=VIEWPORT)
         url = self.base + task.setup.get("path", "/") if task.setup.get("path") else self.start
+        if refusal := self.confine.refusal(url):
+            raise EnvError(f"site: task {task.name!r} starts off the site: {refusal}")
         self.session.run(lambda: page.goto(url, wait_until="domcontentloaded"))
         self.session.goal = task.instruction
         return self.session.observe(), {"url": url}
@@ -115,17 +125,41 @@ class SiteEnv:
     def step(self, action: str) -> StepResult:
         if self.task is None:
             return "Error: call reset() before step().", 0.0, False, False, {"error": True}
+        self.confine.take_blocked()
+        before = str(self.session.run(lambda: self.session.page.url))
         error = self.session.act(action)
-        if not error and not self._on_site():
-            self.session.run(lambda: self.session.page.go_back())
-            error = self.session.last_error = f"only pages under {self.base} may be opened"
+        if "net::ERR_" in error:  # a refused navigation commits its error page after goto failed
+            self._wait_off_site()
+        if not self._on_site():  # a click or script tried to leave: its request was aborted
+            self._return_to(before)
+            error = self.session.last_error = f"only pages under {self.confine.base} may be opened"
+        self.session.ensure_responsive()  # the judge may evaluate script in the page
         reward, done = self._judge()
         obs = self.session.observe()
-        return obs, reward, done, False, {"error": bool(error)}
+        blocked = len(self.confine.take_blocked())
+        return obs, reward, done, False, {"error": bool(error), "blocked_requests": blocked}
+
+    def _wait_off_site(self, timeout_ms: int = 1000) -> None:
+        page, allows = self.session.page, self.confine.allows
+        with contextlib.suppress(Exception):  # it stayed on the site
+            self.session.run(
+                lambda: page.wait_for_url(
+                    lambda u: not allows(u), wait_until="commit", timeout=timeout_ms
+                )
+            )
+
+    def _return_to(self, url: str) -> None:
+        """Back to where the step began (go_back, or opening `url` when that fails)."""
+        page = self.session.page
+        with contextlib.suppress(Exception):
+            self.session.run(lambda: page.go_back())
+        if not self._on_site() and self.confine.allows(url):
+            with contextlib.suppress(Exception):
+                self.session.run(lambda: page.goto(url, wait_until="domcontentloaded"))
 
     def _on_site(self) -> bool:
-        url = self.session.run(lambda: self.session.page.url)
-        return str(url).startswith(self.base) or url == "about:blank"
+        url = str(self.session.run(lambda: self.session.page.url))
+        return self.confine.allows(url) or url == "about:blank"
 
     def _judge(self) -> tuple[float, bool]:
         assert self.task is not None
