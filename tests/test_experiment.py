@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lbi.cli import app
-from lbi.experiments.page import TABLES
-from lbi.experiments.paper import LORA
+from lbi.replicate.page import TABLES
+from lbi.replicate.paper import LORA
 from lbi.types import Task, Trajectory
 
 
@@ -87,7 +87,7 @@ def test_arms_choose_what_runs_and_synthesis_stays_off_evaluation_seeds(tmp_path
 
 
 def test_own_task_data_finds_gold_and_swap_copies() -> None:
-    from lbi.experiments.arms import fresh, own_task_data
+    from lbi.replicate.arms import fresh, own_task_data
     from lbi.types import Example, Step
 
     a, b = (Task(env="toy", instruction=f"put {k}", origin="benchmark") for k in "ab")
@@ -113,7 +113,7 @@ def test_unknown_arm_is_one_line(tmp_path: Path) -> None:
 
 
 def test_swap_gap_with_and_without_swap_arms() -> None:
-    from lbi.experiments.page import swap_gap
+    from lbi.replicate.page import swap_gap
     from lbi.types import EvalResult
 
     def results(arm: str, wins: int) -> list[EvalResult]:
@@ -144,7 +144,7 @@ def test_swap_gap_with_and_without_swap_arms() -> None:
 
 
 def test_the_estimate_leaves_out_lora_on_gold_where_seeds_do_not_vary() -> None:
-    from lbi.experiments.paper import PaperPlan, estimate
+    from lbi.replicate.paper import PaperPlan, estimate
 
     plan = PaperPlan(name="p", suite="s", seeds=2, max_steps=3, only=["none", "gold", *LORA])
     assert set(estimate(plan, 5)["eval_calls_max"]) == {"none", "gold", *LORA}
@@ -154,7 +154,7 @@ def test_the_estimate_leaves_out_lora_on_gold_where_seeds_do_not_vary() -> None:
 
 def test_a_training_line_states_data_steps_and_held_out_loss() -> None:
     from lbi.config import TrainConfig
-    from lbi.experiments.paper import training_line
+    from lbi.replicate.paper import training_line
     from lbi.train.options import TrainResult
 
     r = TrainResult(
@@ -169,7 +169,7 @@ def test_a_training_line_states_data_steps_and_held_out_loss() -> None:
 
 
 def test_the_page_counts_wins_a_floor_also_has() -> None:
-    from lbi.experiments.page import floor_wins
+    from lbi.replicate.page import floor_wins
     from lbi.types import EvalResult
 
     def result(arm: str, task: str, seed: int, success: bool) -> EvalResult:

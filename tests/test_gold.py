@@ -56,7 +56,7 @@ def test_gold_chats_train_from_a_file_and_bad_files_fail_clearly(tmp_path: Path)
 
 def test_gold_trajectories_are_stored_and_a_rerun_drives_none_again(tmp_path: Path) -> None:
     from lbi.config import load_config
-    from lbi.experiments.arms import gold_data
+    from lbi.replicate.arms import gold_data
 
     cfg = load_config(None, [f"run_root={tmp_path}", "env=toy", "model=scripted"])
     tasks = ToyEnv().load_suite("toy-5")[:2]

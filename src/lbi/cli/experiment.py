@@ -67,7 +67,7 @@ def paper(
     ] = False,
 ) -> None:
     """Tables 1, 2, 3, 4, 6, the backward ablation and the gold stage swap, as one page."""
-    from lbi.experiments.paper import (
+    from lbi.replicate.paper import (
         PaperPlan,
         check_arms,
         estimate,

@@ -21,10 +21,10 @@ from lbi.config import Config, ConfigError
 from lbi.envs.base import seeds_vary
 from lbi.eval.contamination import overlap_report
 from lbi.eval.harness import EvalPlan, evaluate, supported_variants
-from lbi.experiments import arms
-from lbi.experiments.page import Evidence, write_page
 from lbi.pipeline.indexes import build_index
 from lbi.pipeline.synth import current_examples, kept_examples, run_all
+from lbi.replicate import arms
+from lbi.replicate.page import Evidence, write_page
 from lbi.run import open_run
 from lbi.train.options import TrainResult
 from lbi.types import EvalResult, Task, Trajectory
