@@ -67,12 +67,16 @@ def react_grammar(action_rule: str) -> str:
     "ACTION: " pushed SmolLM2 onto unlikely tokens ("REASON: 1 / ACTION: ALTER 1.0.1...")
     where the free choice gave a sentence of reasoning (measured).
 
+    REASON is capped at 600 characters: 200 (sized for SmolLM2) cut Qwen2.5-Coder-1.5B's
+    diagnosis of its own error mid-sentence and forced the ACTION line before the fix was
+    written (issue 26); 1,200 let the 0.5B ramble (4x the wall time on spider, no better).
+
     The answer may end with a line break, and then it is over: an action rule that runs to the
     end of the line (SQL, typed text) otherwise leaves no way to finish but the end-of-text
     token, and a model that would have ended the line keeps writing until `max_tokens`.
     """
     return (
         'root ::= "REASON:" [ \\n]{0,2} reason "\\nACTION:" [ \\n]{0,2} action "\\n"?\n'
-        "reason ::= [^\\n]{1,200}\n"
+        "reason ::= [^\\n]{1,600}\n"
         f"action ::= {action_rule}\n"
     )

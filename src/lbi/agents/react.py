@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lbi.agents.action_check import action_check
@@ -34,10 +34,13 @@ class EpisodeSettings:
     sample: int = 0
     variant: str = "none"
     constrain: bool = True  # constrain the answer to the action grammar where the backend can
-    max_tokens: int = 256
+    # A REASON of up to 600 characters (agents/parse.py) plus an action: ~150 + ~100 tokens.
+    max_tokens: int = 384
     stage: str = "rollout"
     obs_chars: int = 3000  # observations are truncated to this in the prompt
     history_steps: int = 10  # most recent steps shown in HISTORY
+    result_chars: int = 300  # each HISTORY result is cut to this
+    retry_repeats: bool = True  # an answer repeating an earlier failed action is asked again
     record_digests: bool = False  # state digest after every step, for replay checks
 
 
@@ -81,10 +84,16 @@ def build_messages(
     native_tools: bool,
 ) -> list[dict[str, Any]]:
     """The paper's prompt sections, laid out so that what stays the same within an episode
-    comes first: SYSTEM / OBJECTIVE / HISTORY, then what changes at every step, ADDITIONAL INFO
-    (the examples retrieved for this step) and OBSERVATION. A server's prefix cache (llama.cpp,
-    vLLM, hosted prompt caching) then reuses the system prompt, objective and earlier history
-    instead of processing them again at each step (bench/local_agent.py measures it)."""
+    comes first: SYSTEM / OBJECTIVE / START / HISTORY, then what changes at every step,
+    ADDITIONAL INFO (the examples retrieved for this step) and OBSERVATION. A server's prefix
+    cache (llama.cpp, vLLM, hosted prompt caching) then reuses the system prompt, objective,
+    start and earlier history instead of processing them again at each step
+    (bench/local_agent.py measures it).
+
+    START is the episode's first observation (a database's schema, the task's page), kept for
+    the whole episode: with only the latest observation, a model that got an error saw the error
+    and no longer the schema, and repeated its last action (Qwen2.5-Coder-0.5B, measured). An
+    action that repeats an earlier one is marked in HISTORY with the step it repeats."""
     system = render(
         "act_system",
         env=env,
@@ -96,13 +105,25 @@ def build_messages(
     cut = split_last_answer(history) if native_tools else len(history)
     if cut < len(history):
         observation = history[cut].observation
-    recent = history[:cut][-settings.history_steps :]
+    shown = history[:cut]
+    first = len(shown) - len(shown[-settings.history_steps :])
+    start = history[0].observation if history else observation
+    seen: dict[str, int] = {}
+    entries = []
+    for n, s in enumerate(shown, 1):
+        if n > first:
+            result = _clip(s.next_observation, settings.result_chars)
+            entries.append({"action": s.action, "result": result, "repeats": seen.get(s.action)})
+        seen.setdefault(s.action, n)
     user = render(
         "act_user",
         examples=examples,
         instruction=instruction,
-        history=[{"action": s.action, "result": _clip(s.next_observation, 300)} for s in recent],
-        observation=_clip(observation, settings.obs_chars),
+        start=_clip(start, settings.obs_chars),
+        history=entries,
+        observation="(as at START above)"
+        if not history
+        else _clip(observation, settings.obs_chars),
     )
     turns = tool_turns(history[cut:], settings.obs_chars)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}, *turns]
@@ -200,6 +221,17 @@ class ModelPolicy:
             answers, error = read_actions(resp), None
         except ParseError as e:  # unreadable or cut at the token limit: nothing is executed
             answers, error = [("", resp.text.strip()[:200])], unreadable(e, self.native_tools)
+        failed = _failed_before(ctx.history, answers) if settings.retry_repeats else None
+        if failed is not None and error is None and not self.native_tools:
+            # The same failing action again tells the agent nothing new: ask once more, saying
+            # so. Greedy small models otherwise repeat it to the step limit (issue 26).
+            messages = _with_note(messages, failed)
+            request = replace(request, messages=messages, meta={**request.meta, "retry": 1})
+            resp = await self.door.chat(request, stage=settings.stage)
+            try:
+                answers = read_actions(resp)
+            except ParseError as e:
+                answers, error = [("", resp.text.strip()[:200])], unreadable(e, False)
         return [
             Decision(a, r, resp.text, messages, request.tools, error or self._outside(a))
             for r, a in answers
@@ -208,6 +240,26 @@ class ModelPolicy:
     def _outside(self, action: str) -> str | None:
         """The error observation for a text action outside the action space (not run)."""
         return self.check.error(action) if self.check is not None else None
+
+
+def _failed_before(history: list[Step], answers: list[tuple[str, str]]) -> Step | None:
+    """The earlier step whose failing action this one-action answer repeats, if any."""
+    if len(answers) != 1:
+        return None
+    action = answers[0][1].strip()
+    return next((s for s in history if s.error and s.action.strip() == action), None)
+
+
+def _with_note(messages: list[dict[str, Any]], failed: Step) -> list[dict[str, Any]]:
+    result = _clip(failed.next_observation.strip(), 300)
+    note = (
+        f"\n\nNOTE: your answer repeated the action of step {failed.index + 1}, which failed "
+        f"with: {result}\nThe same action fails the same way again. Answer with a different "
+        "action."
+    )
+    out = [dict(m) for m in messages]
+    out[-1]["content"] = str(out[-1]["content"]) + note
+    return out
 
 
 class FixedPolicy:

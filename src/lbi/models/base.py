@@ -70,6 +70,9 @@ class ChatResponse:
     cached: bool = False
     latency_s: float = 0.0
     reasoning_tokens: int = 0  # hidden reasoning, already inside completion_tokens
+    # Prompt tokens the server took from its prefix cache instead of processing them (OpenAI's
+    # and llama.cpp's `usage.prompt_tokens_details.cached_tokens`); part of prompt_tokens.
+    cached_prompt_tokens: int = 0
 
     @property
     def truncated(self) -> bool:
@@ -84,6 +87,7 @@ class ChatResponse:
             "completion_tokens": self.completion_tokens,
             "finish_reason": self.finish_reason,
             "reasoning_tokens": self.reasoning_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
         }
 
     @classmethod
@@ -95,6 +99,7 @@ class ChatResponse:
             completion_tokens=int(d.get("completion_tokens", 0)),
             finish_reason=d.get("finish_reason", "stop"),
             reasoning_tokens=int(d.get("reasoning_tokens", 0)),
+            cached_prompt_tokens=int(d.get("cached_prompt_tokens", 0)),
         )
 
 

@@ -79,6 +79,12 @@ def _retry_after(headers: Any) -> float | None:
             return None
 
 
+def cached_tokens(usage: dict[str, Any]) -> int:
+    """Prompt tokens served from the server's prefix cache, where the server says."""
+    details = usage.get("prompt_tokens_details") or {}
+    return int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+
+
 def _tool_call(raw: dict[str, Any]) -> dict[str, Any]:
     fn = raw.get("function") or {}
     args = fn.get("arguments", "")
@@ -222,6 +228,7 @@ class OpenAIModel:
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
                 finish_reason=str(choice.get("finish_reason") or "stop"),
+                cached_prompt_tokens=cached_tokens(usage),
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientModelError(

@@ -91,7 +91,8 @@ class SqlEnv:
             f"(at most {self.max_rows} rows, then the total row count) or its error.\n"
             "- `submit` ends the episode and hands in the result of your most recent statement that "
             "returned a table (an empty answer if none did).\n"
-            "- `submit <query>` runs that query and hands in its result instead.\n"
+            "- `submit` followed by a statement on the same line (e.g. `submit SELECT count(*) "
+            "FROM singer`) runs that statement and hands in its result instead.\n"
             "An answer is right when its rows equal those of the correct query: the same columns in "
             "the asked order and nothing extra; row order counts only when the question asks for one."
         )
@@ -173,7 +174,9 @@ class SqlEnv:
                 )
         self._done = True
         reward, info = self._score(result)
-        info.update(error=False, submitted_rows=result.total)
+        # The answer as text, for checks that compare answers (a suite file's `sql_answer`).
+        cells = ", ".join("" if v is None else str(v) for row in result.rows for v in row)
+        info.update(error=False, submitted_rows=result.total, answer=cells[:20000])
         return (
             f"Submitted {result.total} row{'s' if result.total != 1 else ''}.",
             reward,
@@ -195,6 +198,15 @@ class SqlEnv:
         ordered = is_ordered(gold_sql, self.backend.dialect)
         ok = result.complete and results_match(result.rows, _GOLD[key].rows, ordered)
         return float(ok), {"correct": ok, "ordered": ordered}
+
+    @property
+    def db(self) -> str | None:
+        """The database file of a one-database SQLite env (what a suite file's SQL checks run
+        on when they name none); None otherwise."""
+        files = getattr(self.backend, "files", None)
+        if isinstance(files, dict) and len(self.databases) == 1:
+            return str(files[self.databases[0]])
+        return None
 
     def _error(self, message: str, terminated: bool = False) -> StepResult:
         return f"Error: {message}", 0.0, terminated, False, {"error": True}
