@@ -169,7 +169,9 @@ def parse_result(result: dict[str, Any]) -> ChatResponse:
         prompt_tokens=int(usage.get("prompt_tokens", 0)),
         completion_tokens=int(usage.get("completion_tokens", 0)),
         finish_reason=choice.get("finish_reason") or "stop",
-        cached_prompt_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)),
+        cached_prompt_tokens=int(
+            (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+        ),
     )
 
 
