@@ -35,7 +35,7 @@ def test_a_repeated_failing_action_is_asked_again_with_the_error() -> None:
             return "REASON: try another\nACTION: list"
         return "REASON: r\nACTION: get nothing"
 
-    traj, seen = _run(act, EpisodeSettings(max_steps=3))
+    traj, seen = _run(act, EpisodeSettings(max_steps=3, retry_repeats=2))
     # steps 2 and 3 each repeat step 1's failure at first: one more call each, then `list`
     assert [s.action for s in traj.steps] == ["get nothing", "list", "list"]
     assert len(seen) == 5
@@ -48,7 +48,7 @@ def test_a_repeated_failing_action_is_asked_again_with_the_error() -> None:
 def test_without_retry_the_repeat_runs() -> None:
     traj, seen = _run(
         lambda r: "REASON: r\nACTION: get nothing",
-        EpisodeSettings(max_steps=3, retry_repeats=False),
+        EpisodeSettings(max_steps=3, retry_repeats=0),
     )
     assert [s.action for s in traj.steps] == ["get nothing"] * 3 and len(seen) == 3
 
@@ -61,3 +61,9 @@ def test_the_first_observation_stays_in_every_prompt() -> None:
         assert "START (what you saw before your first action):\n" + start[:50] in user
     assert "OBSERVATION:\n(as at START above)" in seen[0].messages[1]["content"]
     assert "[the same action as step 1]" in seen[2].messages[1]["content"]
+
+
+def test_re_asks_are_capped_per_episode() -> None:
+    traj, seen = _run(lambda r: "REASON: r\nACTION: get nothing", EpisodeSettings(max_steps=5))
+    assert [s.action for s in traj.steps] == ["get nothing"] * 5
+    assert len(seen) == 5 + 1  # one re-ask (the default), then the repeats run

@@ -1,4 +1,4 @@
-"""Ctrl-C while the embedded model is answering: the CLI exits within 3 s with the resume line.
+"""Ctrl-C while the embedded model is answering: the CLI exits promptly with the resume line.
 
 Before the fix, interpreter exit joined llama.cpp's worker threads, which first finished every
 running and queued call: 22.5 s after SIGINT on a `--limit 2` eval (issue 14, item 7).
@@ -22,9 +22,11 @@ pytest.importorskip("xllamacpp")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# LBI_INTERRUPT_MODEL: another local model for the same check (experiments/ctrl_c_stress.sh).
+MODEL = os.environ.get("LBI_INTERRUPT_MODEL", "local")
 COMMANDS = {  # each with `--run x`
-    "eval": "eval --env sql:pets_1 --model local --suite spider-dev-23 --limit 2 --variants none",
-    "synth": "synth --env sql:pets_1 --model local --limit 2",
+    "eval": f"eval --env sql:pets_1 --model {MODEL} --suite spider-dev-23 --limit 2 --variants none",
+    "synth": f"synth --env sql:pets_1 --model {MODEL} --limit 2",
 }
 # The first progress line of each command; it is printed after the run is open and just
 # before the first model call is sent.
@@ -33,7 +35,7 @@ STARTED = {"eval": "eval spider-dev-23:", "synth": "tasks from docs:"}
 
 @pytest.mark.local_model
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_ctrl_c_during_a_local_model_call_exits_within_3_s(command: str, tmp_path: Path) -> None:
+def test_ctrl_c_during_a_local_model_call_exits_promptly(command: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1"}
     args = [*COMMANDS[command].split(), "--run", "x", "--set", f"run_root={tmp_path}"]
     cmd = [sys.executable, "-m", "lbi", *args]
@@ -75,5 +77,7 @@ def test_ctrl_c_during_a_local_model_call_exits_within_3_s(command: str, tmp_pat
     out = "".join(lines)
     assert code == 130, out
     assert "interrupted: rerun the same command to resume." in out
-    assert took < 3.0, f"exit took {took:.2f} s after SIGINT\n{out}"
+    # The bug took 22.5 s (llama.cpp finishing every queued answer); a loaded 2-core machine
+    # took up to 3.6 s for the fixed exit, so the bound tells the two apart without timing CI.
+    assert took < 10.0, f"exit took {took:.2f} s after SIGINT\n{out}"
     assert (tmp_path / "x" / "run.sqlite").is_file()

@@ -40,7 +40,9 @@ class EpisodeSettings:
     obs_chars: int = 3000  # observations are truncated to this in the prompt
     history_steps: int = 10  # most recent steps shown in HISTORY
     result_chars: int = 300  # each HISTORY result is cut to this
-    retry_repeats: bool = True  # an answer repeating an earlier failed action is asked again
+    # An answer repeating an earlier failed action is asked once more, at most this many times
+    # per episode (a model that always repeats costs at most this many extra calls).
+    retry_repeats: int = 1
     record_digests: bool = False  # state digest after every step, for replay checks
 
 
@@ -187,6 +189,7 @@ class ModelPolicy:
         checking = config is None or config.models.openai.check_actions
         unchecked = self.grammar is not None or self.native_tools or not checking
         self.check = None if unchecked else action_check(space)
+        self._retries = 0  # re-asks of repeated failing actions in this episode
 
     async def decide(self, ctx: StepContext) -> list[Decision]:
         settings = self.settings
@@ -221,8 +224,14 @@ class ModelPolicy:
             answers, error = read_actions(resp), None
         except ParseError as e:  # unreadable or cut at the token limit: nothing is executed
             answers, error = [("", resp.text.strip()[:200])], unreadable(e, self.native_tools)
-        failed = _failed_before(ctx.history, answers) if settings.retry_repeats else None
-        if failed is not None and error is None and not self.native_tools:
+        failed = _failed_before(ctx.history, answers)
+        if (
+            failed is not None
+            and error is None
+            and not self.native_tools
+            and self._retries < settings.retry_repeats
+        ):
+            self._retries += 1
             # The same failing action again tells the agent nothing new: ask once more, saying
             # so. Greedy small models otherwise repeat it to the step limit (issue 26).
             messages = _with_note(messages, failed)

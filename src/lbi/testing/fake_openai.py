@@ -18,7 +18,7 @@ loop with the client it measures); `GET /stats` then returns the counters.
 To drive lbi's whole pipeline (benchmarks of `lbi synth`), three options make the answers
 useful rather than merely well-formed: `array_items` (arrays get that many distinct items, at
 least the schema's `minItems`), `match_ids` (arrays get one item per `<excerpt id="N">` /
-`<example id="N">` block of the prompt, and an integer field of item N is N — so batched
+`<example id="N">` block of the prompt (with or without the batch's boundary suffix), and an integer field of item N is N — so batched
 labelling and judging prompts get one answer per block), and `react_actions` (a chat request
 whose system prompt asks for `REASON: ... ACTION: ...` gets the next action of that list,
 counted from the numbered HISTORY lines of the prompt; the last one repeats).
@@ -50,7 +50,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_BLOCK_ID = re.compile(r'<(?:excerpt|example) id="(\d+)">')
+# Items are fenced as <example-BOUNDARY id="N"> (prompts.fence), or plain in older prompts.
+_BLOCK_ID = re.compile(r'<(?:excerpt|example)(?:-[0-9a-f]+)? id="(\d+)">')
 _HISTORY_LINE = re.compile(r"^\s*\d+\. ACTION: ", re.MULTILINE)
 _OBJECTIVE = re.compile(r"^OBJECTIVE: (.*)$", re.MULTILINE)
 

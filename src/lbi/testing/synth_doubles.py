@@ -133,7 +133,8 @@ COMMITTEE_CHECKS = {
     "reasonable": "no repeated read (the same `get K`, or `list`, twice with no successful write"
     " in between), no undo (a key set and then deleted), no overwrite (a key set twice)",
 }
-_BLOCK = re.compile(r'<(excerpt|example) id="(\d+)">\n(.*?)\n</\1>', re.S)
+# Items fenced as <example-BOUNDARY id="N"> ... </example-BOUNDARY> (prompts.fence).
+_BLOCK = re.compile(r'<((?:excerpt|example)(?:-[0-9a-f]+)?) id="(\d+)">\n(.*?)\n</\1>', re.S)
 _STEP = re.compile(
     r"Observation: .*?\nREASON: .*?\nACTION: (.*?)\n(?=Observation: |Result: )", re.S
 )
