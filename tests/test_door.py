@@ -417,3 +417,34 @@ def test_a_rewritten_model_file_is_asked_again_not_served_the_old_answers(tmp_pa
     assert asyncio.run(go("v1")) == "answer of v1" and Served.calls == 1
     assert asyncio.run(go("v2")) == "answer of v2" and Served.calls == 2  # retrained in place
     assert asyncio.run(go("v1")) == "answer of v1" and Served.calls == 2  # the old one: a hit
+
+
+def test_scripted_answers_that_depend_on_meta_are_cached_per_meta(tmp_path: Path) -> None:
+    """tau2 telecom tasks share their first prompt; the scripted policy replays each task's own
+    reference from `meta`. With meta outside the cache key, task 2 got task 1's actions (issue
+    28: tau2-telecom-quick scored 1/3 with the cache, 3/3 without)."""
+    config = Config.model_validate({"run_root": str(tmp_path)})
+
+    async def go() -> list[str]:
+        door = open_door("scripted", config)
+        try:
+            answers = []
+            for reference in (["submit A"], ["submit B"], ["submit A"]):
+                request = ask("same prompt", kind="act", meta={"reference": reference, "step": 0})
+                answers.append((await door.chat(request, stage="eval")).text)
+            return answers
+        finally:
+            await door.aclose()
+
+    first, second, third = asyncio.run(go())
+    assert "submit A" in first and "submit B" in second and third == first
+
+
+def test_meta_enters_the_key_only_for_backends_that_read_it() -> None:
+    a = ask("x", meta={"reference": ["a"]})
+    b = ask("x", meta={"reference": ["b"]})
+    assert cache_key("openai", "m", a) == cache_key("openai", "m", b)
+    assert cache_key("scripted", "", a, with_meta=True) != cache_key(
+        "scripted", "", b, with_meta=True
+    )
+    assert record_key(a) == record_key(b)  # recordings stay backend-neutral

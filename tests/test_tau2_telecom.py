@@ -10,6 +10,7 @@ dropping the last write (the agent's or the customer's) must score 0.0.
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -147,3 +148,24 @@ def test_a_customer_who_only_calls_tools_is_stopped_after_ten_calls(tmp_path: An
         assert all(a["actor"] == "user" and not a["error"] for a in info["other_actions"])
     finally:
         env.close()
+
+
+def test_the_quick_suite_scores_the_same_with_the_cache_on_and_off(tmp_path: Any) -> None:
+    """Telecom tasks share their first prompt, so a cache key without the scripted policy's
+    per-task reference (`meta`) gave every task another's actions: 1/3 with the cache on,
+    3/3 off (issue 28)."""
+    scores = {}
+    for cache in ("true", "false"):
+        args = ["eval", "--env", "tau2:telecom", "--suite", "tau2-telecom-quick"]
+        args += ["--model", "scripted", "--limit", "3", "--variants", "none", "--run", cache]
+        args += ["--set", f"run_root={tmp_path}", "--set", f"cache.enabled={cache}"]
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == 0, done.output
+        report = json.loads((tmp_path / cache / "report" / "report.json").read_text())
+        scores[cache] = report
+    assert _rewards(scores["true"]) == _rewards(scores["false"]) == [1.0, 1.0, 1.0]
+
+
+def _rewards(report: dict[str, Any]) -> list[float]:
+    results = [r for r in report["results"] if r["variant"] == "none"]
+    return [r["reward"] for r in sorted(results, key=lambda r: r["task_name"])]

@@ -8,7 +8,6 @@ error observations; the episode goes on.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +17,7 @@ from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
 from lbi.envs.base import ActionSpace, Environment
+from lbi.envs.calls import env_call
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
 from lbi.types import Step, Task, Trajectory
@@ -291,7 +291,7 @@ async def drive(
 ) -> Trajectory:
     """The one episode loop: reset, then decide, act and record until the episode ends. A turn's
     actions run in order; one that comes after the episode ended is recorded as a tool error."""
-    observation, _ = await asyncio.to_thread(env.reset, task, settings.seed)
+    observation, _ = await env_call(env, env.reset, task, settings.seed)
     traj = new_trajectory(task, model, settings)
     terminated = truncated = False
     for t in range(settings.max_steps):
@@ -306,11 +306,11 @@ async def drive(
                 next_obs, reward = decision.error or after_end(decision.action), 0.0
                 error = True
             else:
-                next_obs, reward, terminated, truncated, info = await asyncio.to_thread(
-                    env.step, decision.action
+                next_obs, reward, terminated, truncated, info = await env_call(
+                    env, env.step, decision.action
                 )
                 error = bool(info.get("error"))
-            digest = await asyncio.to_thread(env.state_digest) if settings.record_digests else ""
+            digest = await env_call(env, env.state_digest) if settings.record_digests else ""
             step = Step(
                 index=len(traj.steps),
                 observation=observation,
@@ -337,7 +337,7 @@ async def drive(
     traj.truncated = truncated or not terminated
     traj.stop_reason = "terminated" if terminated else ("truncated" if truncated else "step limit")
     traj.success = traj.reward >= 1.0
-    traj.final_digest = await asyncio.to_thread(env.state_digest)
+    traj.final_digest = await env_call(env, env.state_digest)
     return traj
 
 

@@ -19,6 +19,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from lbi.envs.calls import env_call
+
 if TYPE_CHECKING:
     from lbi.config import ExecutorConfig
     from lbi.envs.base import Environment
@@ -100,7 +102,7 @@ class LocalExecutor:
             try:
                 return await fn(item, env)
             finally:
-                await asyncio.to_thread(env.close)
+                await env_call(env, env.close)
 
         async for got in self.map(one, items, concurrency):
             yield got

@@ -19,6 +19,9 @@ class Capabilities:
     json_object: bool = False  # honours response_format {"type": "json_object"}
     parallel_tools: bool = False  # may return several tool calls in one answer
     context_length: int | None = None
+    # The answer depends on `ChatRequest.meta` (a test double replaying a task's reference):
+    # the call cache then keys on meta too, or tasks with identical prompts share one answer.
+    reads_meta: bool = False
 
     @property
     def json_mode(self) -> str:

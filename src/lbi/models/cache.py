@@ -54,14 +54,20 @@ RETRY_AFTER_S = 30.0  # a write put off is tried again on the first put after th
 RETRY_WAIT_MS = 50  # ... and then waits only this long for the lock: the event loop must not stall
 
 
-def cache_key(backend_prefix: str, model_name: str, request: ChatRequest) -> str:
+def cache_key(
+    backend_prefix: str, model_name: str, request: ChatRequest, *, with_meta: bool = False
+) -> str:
     """sha256 over (backend, model, everything that changes the answer).
 
     `request.params()` keeps the sample index only at temperature > 0, so repeated samples are
-    distinct entries while greedy calls share one.
+    distinct entries while greedy calls share one. `with_meta`: the backend's answer depends on
+    `request.meta` too (`Capabilities.reads_meta`, the scripted model), so it is part of the key.
     """
+    parts: list[Any] = [backend_prefix, model_name, request.params()]
+    if with_meta:
+        parts.append({"meta": request.meta})
     blob = json.dumps(
-        [backend_prefix, model_name, request.params()],
+        parts,
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

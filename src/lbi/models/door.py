@@ -61,6 +61,8 @@ class ModelDoor:
         if version:
             self._model_arg = f"{self._model_arg}@{version}"
         self._door = config.door
+        capabilities = getattr(model, "capabilities", None)
+        self._reads_meta = bool(getattr(capabilities, "reads_meta", False))
         # A backend whose calls cannot be stopped (in-process llama.cpp) says so with its own
         # `timeout_s` (None: wait): timing it out would only queue a retry behind the call
         # that is still running, and on a loaded CPU every retry timed out the same way.
@@ -92,7 +94,7 @@ class ModelDoor:
         return response
 
     async def _chat_once(self, request: ChatRequest, stage: str) -> ChatResponse:
-        key = cache_key(self._prefix, self._model_arg, request)
+        key = cache_key(self._prefix, self._model_arg, request, with_meta=self._reads_meta)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,9 @@ class ScriptedModel:
         self.name = name
         self.handlers = {**DEFAULT_HANDLERS, **(handlers or {})}
         self.replay = replay
+        # Canned answers come from `request.meta` (the task's reference): the cache keys on it.
+        # A replay answers from the recorded key alone, which leaves meta out.
+        self.capabilities = replace(type(self).capabilities, reads_meta=replay is None)
         self.calls = 0
         self.delay_s = delay_s  # simulated latency, for resume and overhead tests
         self.log_path = Path(log_path) if log_path else None  # one line per backend call

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import Environment
+from lbi.envs.calls import env_call
 from lbi.executor import make_executor
 from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
 from lbi.pipeline.rules import rule_failures
@@ -286,11 +287,11 @@ async def replay_check(
             continue
         env = await asyncio.to_thread(make_env)
         try:
-            await asyncio.to_thread(env.reset, task, traj.seed)
+            await env_call(env, env.reset, task, traj.seed)
             for s in traj.steps[: ex.j + 1]:
                 if not (s.error and not s.next_observation.startswith("Error: could not read")):
-                    await asyncio.to_thread(env.step, s.action)
-            out[ex.id] = (await asyncio.to_thread(env.state_digest)) == traj.steps[ex.j].digest
+                    await env_call(env, env.step, s.action)
+            out[ex.id] = (await env_call(env, env.state_digest)) == traj.steps[ex.j].digest
         finally:
-            await asyncio.to_thread(env.close)
+            await env_call(env, env.close)
     return out

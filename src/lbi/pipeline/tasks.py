@@ -7,12 +7,12 @@ text, then embedding similarity), so the kept set never depends on completion or
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lbi.envs.calls import env_call
 from lbi.executor import make_executor
 from lbi.identity import training_setup
 from lbi.models.base import ChatRequest
@@ -158,10 +158,10 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
                 probe = Task(
                     env=env.name, instruction="Explore.", setup=start.setup, origin="explore"
                 )
-                obs, _ = await asyncio.to_thread(env.reset, probe, ctx.config.synth.seed)
+                obs, _ = await env_call(env, env.reset, probe, ctx.config.synth.seed)
                 seen = [obs]
                 for action in space.examples[:4]:
-                    o, *_ = await asyncio.to_thread(env.step, action)
+                    o, *_ = await env_call(env, env.step, action)
                     seen.append(f"after `{action}`:\n{o}")
                 prompt = render(
                     "explore",
