@@ -377,7 +377,8 @@ def test_a_backend_that_cannot_be_stopped_is_waited_for_not_timed_out() -> None:
         async def aclose(self) -> None:
             return None
 
-    cfg = Config.model_validate({"cache": {"enabled": False}, "door": {"timeout_s": 0.05}})
+    door_cfg = {"timeout_s": 0.05, "backoff_base_s": 0.001, "backoff_max_s": 0.01}
+    cfg = Config.model_validate({"cache": {"enabled": False}, "door": door_cfg})
 
     async def go(model: Any) -> str:
         door = ModelDoor(model, cfg, None, Accountant(cfg))

@@ -53,6 +53,10 @@ def test_the_real_pull_is_verified_and_a_second_pull_is_instant(
     started = time.perf_counter()
     assert pull.pull(entry) == path
     assert time.perf_counter() - started < 1.0
+    # `lbi train --base local:NAME` fine-tunes the same verified file
+    from lbi.train.base import resolve_base
+
+    assert resolve_base(f"local:{NAME}") == path
 
 
 # Spider dev's first questions on concert_singer (one table each). The 23 questions of
