@@ -449,3 +449,27 @@ def test_meta_enters_the_key_only_for_backends_that_read_it() -> None:
         "scripted", "", b, with_meta=True
     )
     assert record_key(a) == record_key(b)  # recordings stay backend-neutral
+
+
+def test_another_server_or_reasoning_effort_misses_the_cache(tmp_path: Path) -> None:
+    from lbi.config import OpenAIModelConfig
+    from lbi.models.openai_backend import endpoint_identity
+
+    with FakeOpenAIServer() as a, FakeOpenAIServer() as b:
+        cache = {"path": str(tmp_path / "shared.sqlite")}  # one cache for every door here
+
+        def answer(srv: FakeOpenAIServer, **openai: Any) -> str:
+            cfg = make_config(srv, tmp_path, cache=cache)
+            cfg.models.openai = cfg.models.openai.model_copy(update=openai)
+            return str(run_door(cfg, lambda door: door.chat(ask("same question"))).text)
+
+        answer(a)
+        answer(b)  # the same model name on another server: asked, not served A's answer
+        answer(a)  # A's answer is still A's
+        assert (a.requests, b.requests) == (1, 1)
+        answer(a, reasoning_effort="low")  # another effort, another answer
+        answer(a, reasoning_effort="high")
+        answer(a, reasoning_effort="low")
+        assert a.requests == 3
+    # OpenAI's own URL at the default effort keys as before: caches made earlier still answer.
+    assert endpoint_identity(OpenAIModelConfig()) == {}

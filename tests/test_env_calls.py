@@ -86,3 +86,30 @@ def test_a_real_sql_env_survives_cancel_then_close(tmp_path: Path) -> None:
         await asyncio.gather(*calls, return_exceptions=True)
 
     asyncio.run(go())
+
+
+def test_closing_an_abandoned_episode_interrupts_its_running_statement(tmp_path: Path) -> None:
+    """With the lock, close waited for the statement in flight, up to the SQL deadline: a Ctrl-C
+    exit took 10.3 s under load (1 of 50). `env_close` interrupts it (SQLite's interrupt)."""
+    from lbi.config import Config
+    from lbi.envs.base import make_env
+    from lbi.envs.calls import env_close
+    from lbi.types import Task
+
+    config = Config.model_validate(
+        {"run_root": str(tmp_path), "env_options": {"sql": {"timeout_s": 120}}}
+    )
+    env = make_env("sql:pets_1", config)
+    env.reset(Task(env=env.name, instruction="x"), 0)
+    forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+
+    async def go() -> tuple[Any, float]:
+        step = asyncio.create_task(env_call(env, env.step, forever))
+        await asyncio.sleep(1.0)  # the statement is running
+        started = time.monotonic()
+        await env_close(env)
+        return await step, time.monotonic() - started
+
+    (obs, *_), took = asyncio.run(go())
+    assert obs.startswith("Error:") and "interrupt" in obs.lower(), obs
+    assert took < 60, f"close waited {took:.0f} s for a statement with a 120 s deadline"

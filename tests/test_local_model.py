@@ -14,7 +14,14 @@ import pytest
 
 from lbi.config import Config
 from lbi.models.assets import package_dir, smollm2_gguf_path
-from lbi.models.base import ChatRequest, ChatResponse, Model, ModelError, TransientModelError
+from lbi.models.base import (
+    ChatRequest,
+    ChatResponse,
+    ContextOverflow,
+    Model,
+    ModelError,
+    TransientModelError,
+)
 from lbi.models.chat import DEFAULT_SYSTEM, with_system
 from lbi.models.local import LocalModel, build_payload, parse_result
 from lbi.models.registry import make_model
@@ -79,9 +86,9 @@ def test_payload_refuses_tools_and_double_constraints() -> None:
 
 
 def test_server_errors_map_to_lbi_errors() -> None:
-    with pytest.raises(ModelError, match="exceeds the available context") as info:
+    with pytest.raises(ContextOverflow, match="exceeds the available context") as info:
         parse_result({"error": {"code": 400, "message": "request exceeds the available context"}})
-    assert not isinstance(info.value, TransientModelError)
+    assert not isinstance(info.value, TransientModelError)  # its episode fails; no retry
     with pytest.raises(TransientModelError, match="503"):
         parse_result({"error": {"code": 503, "message": "loading model"}})
     with pytest.raises(TransientModelError, match="no choices"):

@@ -11,7 +11,7 @@ import pytest
 
 from lbi.config import Config, OpenAIModelConfig
 from lbi.models.accounting import Accountant
-from lbi.models.base import ChatRequest, ModelError, TransientModelError
+from lbi.models.base import ChatRequest, EndpointError, ModelError, TransientModelError
 from lbi.models.door import ModelDoor, open_door
 from lbi.models.openai_backend import OpenAIModel, resolve_api_key
 from lbi.models.registry import make_model
@@ -123,14 +123,21 @@ def test_retry_after_is_read_and_honoured(srv: FakeOpenAIServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "text"), [("401", f"API key from ${KEY_ENV}"), ("404", "unknown model")]
+    ("fault", "text", "server"),
+    [
+        ("401", f"API key from ${KEY_ENV}", "Incorrect API key provided."),
+        ("404", "unknown model", "The model does not exist."),
+        ("quota", "quota is used up (429)", "You exceeded your current quota"),
+    ],
 )
-def test_permanent_errors_are_not_retried(srv: FakeOpenAIServer, fault: str, text: str) -> None:
+def test_permanent_errors_are_not_retried(
+    srv: FakeOpenAIServer, fault: str, text: str, server: str
+) -> None:
     srv.faults.append(fault)
-    with pytest.raises(ModelError) as err:
+    with pytest.raises(EndpointError) as err:  # no unit's fault: the run stops at once
         with_door(config(srv), lambda d: d.chat(ask("x")))
     assert not isinstance(err.value, TransientModelError)
-    assert text in str(err.value)
+    assert text in str(err.value) and server in str(err.value)  # lbi's words and the server's
     assert srv.requests == 1
 
 

@@ -25,7 +25,7 @@ from lbi.models.endpoints import EndpointStore
 from lbi.run import default_run_name
 from lbi.testing.fake_openai import FakeOpenAIServer
 from lbi.testing.providers import PROFILES, Profile
-from lbi.types import Task, Verdict
+from lbi.types import Failure, Task, Verdict
 
 runner = CliRunner()
 KEY_ENV = "LBI_TEST_REAL_KEY"
@@ -240,16 +240,20 @@ def test_transient_failures_are_asked_again_on_rerun_not_kept(tmp_path: Path) ->
                 ctx.store.close()
 
         srv.fault_ratio = {"500": 1.0}  # the task proposal fails (a transient server error)
-        assert runner.invoke(app, ["tasks", *base]).exit_code == 0
-        assert count(Task) == 0
+        r = runner.invoke(app, ["tasks", *base])
+        # Every unit failed: past run.max_failures, so the command says so and exits 4.
+        assert r.exit_code == 4, r.output
+        assert "1 of 1 doc chunks failed" in r.output and "server error (500)" in r.output
+        assert count(Task) == 0 and count(Failure) == 1
         srv.fault_ratio = {}
         assert runner.invoke(app, ["tasks", *base]).exit_code == 0
         assert count(Task) > 0  # the chunk was not marked done: asked again
+        assert count(Failure) == 0  # and its failure is gone
         for stage in ("rollout", "backward"):
             assert runner.invoke(app, [stage, *base]).exit_code == 0
         srv.fault_ratio = {"500": 1.0}  # every judge call fails (a transient server error)
         r = runner.invoke(app, ["filter", *base])
-        assert r.exit_code == 0, r.output
+        assert r.exit_code == 4, r.output
         assert count(Verdict) == 0  # no rejection was stored for a failure that was not theirs
         srv.fault_ratio = {}
         assert runner.invoke(app, ["filter", *base]).exit_code == 0
@@ -403,6 +407,9 @@ def test_concurrent_calls_refused_together_all_succeed(tmp_path: Path) -> None:
     ("text", "field"),
     [
         ('{"error": {"message": "x", "param": "max_tokens"}}', "max_tokens"),
+        # Refused for its size, not for being sent: clamped (test_provider_errors), not dropped.
+        ('{"error": {"message": "max_tokens is too large: 5. This model supports at most 4 '
+         'completion tokens, whereas you provided 5.", "param": "max_tokens"}}', None),
         ('[{"error": {"code": 400, "message": "Unknown name \\"seed\\": Cannot find field."}}]', "seed"),
         ('{"object": "error", "message": "\\"auto\\" tool choice requires '
          '--enable-auto-tool-choice", "param": null, "code": 400}', "tools"),

@@ -116,3 +116,29 @@ def test_url_and_docs_reach_envs_check_synth_and_eval(
         (name, 1.0) for name in WRONG
     }
     assert not any(r.success for r in results if r.variant.startswith("floor:"))
+
+
+def test_a_reference_may_write_base_for_the_configured_url(site: tuple[str, Path]) -> None:
+    """`{base}` in a reference is the site's URL, so the suite file is tied to no port."""
+    url, suite = site
+    moved = suite.parent / "base.yaml"
+    moved.write_text(
+        "db: library.db\n"
+        "tasks:\n"
+        "  - name: dune-copies-from-home\n"
+        "    instruction: The library now owns 7 copies of Dune; record that, then say done.\n"
+        "    setup: {db_fixture: fixture.sql}\n"
+        "    check: {sql: \"SELECT copies FROM books WHERE title = 'Dune'\", expect: 7}\n"
+        "    reference: [\"goto('{base}/copies')\", \"fill('12', 'Dune')\", \"fill('15', '7')\",\n"
+        "                \"click('16')\", \"send_msg_to_user('done')\"]\n"
+    )
+    cfg = load_config(None, [f"env_options.site.url={url}"])
+    env = with_suite(lambda: make_env("site", cfg), str(moved))()
+    try:
+        (task,) = env.load_suite(str(moved))
+        assert task.reference[0] == f"goto('{url.rstrip('/')}/copies')"
+        settings = EpisodeSettings(max_steps=len(task.reference), seed=0)
+        traj = asyncio.run(drive(env, task, "replay", settings, FixedPolicy(task.reference)))
+    finally:
+        env.close()
+    assert traj.reward == 1.0, [s.next_observation[:200] for s in traj.steps]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 # Defaults follow the paper's fine-tuning recipe (lr 2e-5, 3% warmup, 3 epochs, 8k context,
@@ -108,12 +108,24 @@ class TokenLimits(_Section):
     user_sim: int | None = None  # default env_options.tau2.user_max_tokens
     # An answer cut at the limit is asked once more with limit x factor, then kept as truncated.
     length_retry_factor: float = 2.0
+    # Added to every limit above for a model that thinks (`models.thinking`): its reasoning is
+    # spent from the same limit as its answer.
+    thinking: int = Field(default=2048, ge=0)
 
 
 class ModelsConfig(_Section):
     local: LocalModelConfig = Field(default_factory=LocalModelConfig)
     openai: OpenAIModelConfig = Field(default_factory=OpenAIModelConfig)
     max_tokens: TokenLimits = Field(default_factory=TokenLimits)
+    # Whether the model thinks before it answers (lbi.models.thinking): auto = known by its name
+    # or seen thinking in an answer; on / off = as told.
+    thinking: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("thinking", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML reads a bare on / off as true / false."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class DoorConfig(_Section):
@@ -188,7 +200,8 @@ class RetrievalConfig(_Section):
 class EvalConfig(_Section):
     seeds: int = 1
     temperature: float = 0.7  # used when seeds > 1
-    max_steps: int = 8
+    # None: the suite's longest reference + a margin, at least 8 (lbi.eval.harness.step_limit)
+    max_steps: int | None = None
     allow_contamination: bool = False
 
 
@@ -200,6 +213,15 @@ class ExecutorConfig(_Section):
     workers: int = 0  # ray: environment actors; 0 = min(episode slots, cluster CPUs / env CPUs)
     step_timeout_s: float = 300.0  # ray: an env call slower than this fails its episode
     retries: int = 2  # ray: reruns of an episode whose worker died
+
+
+class RunConfig(_Section):
+    """How a run treats units of work that fail (episodes, doc chunks, labels, verdicts)."""
+
+    # A failed unit is stored as a failure and retried by the next run of the same command.
+    # A stage with more failed units than this stops, and the command exits 4: a share of
+    # the stage's units below 1 (0.1 = 10%), a count from 1 up; 0 = stop at the first.
+    max_failures: float = Field(default=0.1, ge=0.0)
 
 
 class Config(_Section):
@@ -220,6 +242,7 @@ class Config(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
     env_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property

@@ -1,4 +1,5 @@
-"""Progress for every stage: done/total, rate, ETA, model calls, cache hits, tokens and money.
+"""Progress for every stage: done/total, failed units, rate, ETA, model calls, cache hits,
+tokens and money.
 
 In a terminal it is a live one-line bar (sized to fit 100 columns); when stderr is a file or a
 pipe (a log) it is a plain line at the start, every `LBI_PROGRESS_EVERY` seconds (default 30)
@@ -51,12 +52,14 @@ class Meter:
 
     def __init__(self, total: int, done: int = 0, clock: Callable[[], float] = time.monotonic):
         self.total, self.done, self.fresh = total, done, 0
+        self.failed = 0  # units that finished this session as failures (counted in done too)
         self._clock = clock
         self.start = clock()
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, failed: int = 0) -> None:
         self.done += n
         self.fresh += n
+        self.failed += failed
 
     def elapsed(self) -> float:
         return self._clock() - self.start
@@ -95,9 +98,10 @@ def spend_text(accountant: Accountant | None, compact: bool = False) -> str:
 def status_line(description: str, meter: Meter, accountant: Accountant | None) -> str:
     """The periodic line written to a log."""
     share = f" ({meter.done / meter.total:.0%})" if meter.total else ""
+    failed = f" · {meter.failed} failed" if meter.failed else ""
     spend = spend_text(accountant)
     return (
-        f"{description}: {meter.done}/{meter.total}{share} · {_clock(meter.elapsed())} · "
+        f"{description}: {meter.done}/{meter.total}{share}{failed} · {_clock(meter.elapsed())} · "
         f"{meter.rate_text()} · eta {meter.eta()}" + (f" · {spend}" if spend else "")
     )
 
@@ -109,6 +113,15 @@ class _Eta(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         return Text(f"eta {self.meter.eta()}", style="cyan")
+
+
+class _Failed(ProgressColumn):
+    def __init__(self, meter: Meter) -> None:
+        super().__init__()
+        self.meter = meter
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{self.meter.failed} failed" if self.meter.failed else "", style="red")
 
 
 class _Spend(ProgressColumn):
@@ -130,7 +143,8 @@ def _short(description: str) -> str:
 def stage_progress(
     description: str, total: int, accountant: Accountant | None = None, *, done: int = 0
 ) -> Iterator[Callable[..., None]]:
-    """Yields an `advance(n=1)` callable; `done` units were finished by an earlier session."""
+    """Yields an `advance(n=1, failed=0)` callable (`failed`: how many of the n units failed);
+    `done` units were finished by an earlier session."""
     meter = Meter(total, done)
     if console.is_terminal:
         with _live(description, meter, accountant) as advance:
@@ -151,7 +165,7 @@ def stage_progress(
     ticker = threading.Thread(target=beat, name="lbi-progress", daemon=True)
     ticker.start()
     try:
-        yield lambda n=1: meter.advance(n)
+        yield lambda n=1, failed=0: meter.advance(n, failed)
     finally:
         stop.set()
         ticker.join()
@@ -164,6 +178,7 @@ def _live(description: str, meter: Meter, accountant: Accountant | None) -> Iter
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=10),
         MofNCompleteColumn(),
+        _Failed(meter),
         TimeElapsedColumn(),
         _Eta(meter),
         _Spend(accountant),
@@ -174,8 +189,8 @@ def _live(description: str, meter: Meter, accountant: Accountant | None) -> Iter
     with progress:
         tid = progress.add_task(_short(description), total=meter.total, completed=meter.done)
 
-        def advance(n: int = 1) -> None:
-            meter.advance(n)
+        def advance(n: int = 1, failed: int = 0) -> None:
+            meter.advance(n, failed)
             progress.advance(tid, n)
 
         yield advance

@@ -48,6 +48,9 @@ def _check_prices(config: Config) -> None:
     check_prices(config)
 
 
+_LATER_DEFAULTS = (("synth", "seed", 0), ("models", "thinking", "auto"))
+
+
 def default_run_name(config: Config) -> str:
     """Derived from what the dataset depends on, so `lbi synth` and a later `lbi eval` with the
     same environment, model and synthesis settings share one run."""
@@ -62,12 +65,17 @@ def default_run_name(config: Config) -> str:
             "eval": True,
             "retrieval": True,
             "executor": True,
+            "run": True,
             # How calls travel, not what they answer: changing these must not open a new run.
             "models": {"openai": set(TRANSPORT_FIELDS), "local": {"threads", "timeout_s"}},
         },
     )
-    if basis["synth"]["seed"] == 0:  # added later: the default keeps earlier runs' names
-        del basis["synth"]["seed"]
+    # Added later: at their defaults they stay out, so earlier runs keep their names.
+    for section, key, default in _LATER_DEFAULTS:
+        if basis[section].get(key) == default:
+            del basis[section][key]
+    if basis["models"]["max_tokens"].get("thinking") == 2048:
+        del basis["models"]["max_tokens"]["thinking"]  # (one level deeper)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")
     return f"{slug[:60]}-{content_id(basis, n=6)}"
 
@@ -144,10 +152,12 @@ class RunContext:
         records: list[Any] | tuple[Any, ...] = (),
         marks: list[tuple[str, str]] | None = None,
         replace: bool = False,
+        drop: list[tuple[str, str]] | None = None,
     ) -> None:
-        """Store a unit of work's outputs, its done-marks and the spend so far in one transaction."""
+        """Store a unit of work's outputs, its done-marks and the spend so far in one transaction
+        (and delete the `drop` records: the failure a retried unit leaves behind)."""
         meta = {"accounting": self._accountant.snapshot()} if self._accountant is not None else None
-        self.store.put(records, marks or [], replace=replace, meta=meta)
+        self.store.put(records, marks or [], replace=replace, meta=meta, drop=drop or [])
 
     def save_accounting(self) -> None:
         """Persist this session's spend on top of earlier sessions' (budget spans resumes)."""
@@ -180,14 +190,14 @@ class RunContext:
         self.store.close()
 
     def info(self) -> dict[str, Any]:
-        from lbi.types import Doc, EvalResult, Example, Task, Trajectory, Verdict
+        from lbi.types import Doc, EvalResult, Example, Failure, Task, Trajectory, Verdict
 
         return {
             "name": self.name,
             "dir": str(self.dir),
             "counts": {
                 c.kind: self.store.count(c)
-                for c in (Doc, Task, Trajectory, Example, Verdict, EvalResult)
+                for c in (Doc, Task, Trajectory, Example, Verdict, EvalResult, Failure)
             },
             "accounting": self.store.get_meta("accounting", {}),
         }

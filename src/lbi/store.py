@@ -112,11 +112,14 @@ class RunStore:
         marks: Iterable[tuple[str, str]] = (),
         replace: bool = False,
         meta: dict[str, Any] | None = None,
+        drop: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """Write records, done-marks and meta atomically. Existing ids are kept unless `replace`."""
+        """Write records, done-marks and meta, and delete the `drop` records (kind, id),
+        atomically. Existing ids are kept unless `replace`."""
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         rows = [(r.kind, r.id, r.model_dump_json()) for r in records]
         with self.transaction() as c:
+            c.executemany("DELETE FROM records WHERE kind=? AND id=?", list(drop))
             if replace:
                 # Keep the original position of a replaced record so listings stay stable.
                 for kind, rid, data in rows:

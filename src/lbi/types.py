@@ -83,6 +83,7 @@ class Step(BaseModel):
     reward: float = 0.0
     error: bool = False
     raw: str = ""  # the model's full answer
+    thinking: str = ""  # what a thinking model wrote before it (never read as the answer)
     digest: str = ""  # environment state digest after the step (recorded for replay checks)
     # The exact request the model was sent for this step, so training data matches it.
     messages: list[dict[str, Any]] = Field(default_factory=list)
@@ -176,3 +177,20 @@ class EvalResult(Record):
 
     def compute_id(self) -> str:
         return content_id("eval", self.suite, self.variant, self.task_id, self.model, self.seed)
+
+
+class Failure(Record):
+    """A unit of work that failed for a reason outside it (a model call that failed after its
+    retries, a context overflow, an environment that raised): an episode, a doc chunk, a
+    trajectory's labels or an example's verdict. Stored instead of the unit's output, so the
+    next run of the same command retries exactly these; dropped when the unit succeeds."""
+
+    kind: ClassVar[str] = "failure"
+    stage: str  # tasks | rollout | backward | filter | eval
+    unit: str  # the id the unit's output would have (or its done-mark)
+    label: str = ""  # the unit for people: "chunk 'Writing'", "task set-a, variant none"
+    error: str  # what kind of failure: retries exhausted, context overflow, env error, ...
+    message: str  # the error's own words (the server's message where it gave one)
+
+    def compute_id(self) -> str:
+        return content_id("failure", self.stage, self.unit)

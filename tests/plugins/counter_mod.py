@@ -14,3 +14,17 @@ from lbi_counter import CounterEnv
 def make_env(arg: str, config: Any) -> CounterEnv:
     """The counter, by module path."""
     return CounterEnv()
+
+
+class StuckCounter(CounterEnv):
+    """The counter behind a service that is down for one start value: its reset raises."""
+
+    def reset(self, task: Any, seed: int | None = None) -> tuple[str, dict[str, Any]]:
+        if task.setup.get("start") == 5:
+            raise ConnectionRefusedError("the counter service at 127.0.0.1:9 refused")
+        return super().reset(task, seed)
+
+
+def make_stuck_env(arg: str, config: Any) -> StuckCounter:
+    """A counter whose reset fails on one of its suite's tasks."""
+    return StuckCounter()

@@ -2,13 +2,16 @@
 
 Models wrap answers in code fences, bold the labels, change case, or add chatter after the
 action. We accept all of that; what we cannot read becomes a `ParseError` that the agent turns
-into an error observation, never a crash.
+into an error observation, never a crash. A thinking model's `<think>` block is not the answer:
+an ACTION written while thinking is never taken (lbi.models.thinking).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from lbi.models.thinking import split_thinking
 
 _LABEL = re.compile(
     r"^[\s>*_#`-]*(REASON|THOUGHT|ACTION)\s*[*_]*\s*[:：]\s*[*_]*", re.IGNORECASE | re.MULTILINE
@@ -39,6 +42,7 @@ def _clean_action(text: str) -> str:
 
 
 def parse_react(text: str) -> ReAct:
+    text, _ = split_thinking(text)
     if not text or not text.strip():
         raise ParseError("empty answer; expected 'REASON: ...' then 'ACTION: ...'")
     labels = list(_LABEL.finditer(text))

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lbi.agents.action_check import action_check
 from lbi.agents.answer import after_end, read_actions, unreadable
+from lbi.agents.env_errors import guarded
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
 from lbi.envs.base import ActionSpace, Environment
-from lbi.envs.calls import env_call
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
 from lbi.types import Step, Task, Trajectory
@@ -158,6 +158,7 @@ class Decision:
     messages: list[dict[str, Any]] | None = None
     tools: list[dict[str, Any]] | None = None
     error: str | None = None  # the answer was unreadable or cut: this is the observation, no step
+    thinking: str = ""  # a thinking model's reasoning before its answer (kept, not parsed)
 
 
 class Policy(Protocol):
@@ -242,7 +243,9 @@ class ModelPolicy:
             except ParseError as e:
                 answers, error = [("", resp.text.strip()[:200])], unreadable(e, False)
         return [
-            Decision(a, r, resp.text, messages, request.tools, error or self._outside(a))
+            Decision(
+                a, r, resp.text, messages, request.tools, error or self._outside(a), resp.reasoning
+            )
             for r, a in answers
         ]
 
@@ -291,7 +294,7 @@ async def drive(
 ) -> Trajectory:
     """The one episode loop: reset, then decide, act and record until the episode ends. A turn's
     actions run in order; one that comes after the episode ended is recorded as a tool error."""
-    observation, _ = await env_call(env, env.reset, task, settings.seed)
+    observation, _ = await guarded(env, env.reset, task, settings.seed)
     traj = new_trajectory(task, model, settings)
     terminated = truncated = False
     for t in range(settings.max_steps):
@@ -306,11 +309,11 @@ async def drive(
                 next_obs, reward = decision.error or after_end(decision.action), 0.0
                 error = True
             else:
-                next_obs, reward, terminated, truncated, info = await env_call(
+                next_obs, reward, terminated, truncated, info = await guarded(
                     env, env.step, decision.action
                 )
                 error = bool(info.get("error"))
-            digest = await env_call(env, env.state_digest) if settings.record_digests else ""
+            digest = await guarded(env, env.state_digest) if settings.record_digests else ""
             step = Step(
                 index=len(traj.steps),
                 observation=observation,
@@ -320,6 +323,7 @@ async def drive(
                 reward=float(reward),
                 error=error,
                 raw=decision.raw,
+                thinking=decision.thinking,
                 messages=decision.messages or [],
                 tools=decision.tools,
                 digest=digest,
@@ -337,7 +341,7 @@ async def drive(
     traj.truncated = truncated or not terminated
     traj.stop_reason = "terminated" if terminated else ("truncated" if truncated else "step limit")
     traj.success = traj.reward >= 1.0
-    traj.final_digest = await env_call(env, env.state_digest)
+    traj.final_digest = await guarded(env, env.state_digest)
     return traj
 
 

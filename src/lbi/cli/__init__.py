@@ -15,6 +15,7 @@ from lbi.cli import (  # noqa: F401  (each group registers its commands)
     pipeline,
     repo,
     runs,
+    suite,
     train,
     view,
 )

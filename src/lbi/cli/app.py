@@ -99,12 +99,16 @@ RunOpt = Annotated[
 
 UrlOpt = Annotated[
     str | None,
-    typer.Option(help="For site/mcp: the URL (sets env_options.<env>.url; default: none)."),
+    typer.Option(
+        help="For site and mcp: the running site's or server's URL (sets env_options.<env>.url; "
+        "default: none)."
+    ),
 ]
 DocsOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        help="For site/mcp: a documentation folder (sets env_options.<env>.docs_dir; default: none)."
+        help="For site, mcp and gym: the documentation, a folder, a file or MODULE:ATTR (a "
+        "string or list of strings in Python) (sets env_options.<env>.docs_dir; default: none)."
     ),
 ]
 
@@ -154,11 +158,13 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
 def friendly(fn: Callable[..., T]) -> Callable[..., T]:
     """Known failures become one readable line and exit code 2 (a full disk and a SQLite file
-    locked by another process too); a budget stop exits 3."""
+    locked by another process too); a budget stop exits 3; a stage with more failed units than
+    `run.max_failures` allows exits 4."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         from lbi.models.base import BudgetExceeded
+        from lbi.pipeline.failures import TooManyFailures
 
         try:
             return fn(*args, **kwargs)
@@ -169,6 +175,9 @@ def friendly(fn: Callable[..., T]) -> Callable[..., T]:
                 soft_wrap=True,
             )
             raise typer.Exit(3) from None
+        except TooManyFailures as e:
+            err.print(f"[red]stopped:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
+            raise typer.Exit(4) from None
         except _expected_errors() as e:
             err.print(f"[red]error:[/] {e}", soft_wrap=True)
             raise typer.Exit(2) from None
@@ -212,7 +221,7 @@ def cli_config(
     model: str | None = None,
     env: str | None = None,
     url: str | None = None,
-    docs: Path | None = None,
+    docs: str | Path | None = None,
 ) -> Config:
     extra = list(sets or [])
     if model:
@@ -225,7 +234,7 @@ def cli_config(
     return cfg
 
 
-def with_env_source(cfg: Config, spec: str, url: str | None, docs: Path | None) -> Config:
+def with_env_source(cfg: Config, spec: str, url: str | None, docs: str | Path | None) -> Config:
     """`cfg` with env_options.<family of spec>.url / docs_dir set."""
     family = spec.split(":")[0].split(".")[0]
     opts = dict(cfg.env_options.get(family, {}))

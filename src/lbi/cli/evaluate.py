@@ -118,8 +118,16 @@ def eval_(
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
     from lbi.envs.base import make_env
+    from lbi.envs.preflight import preflight
     from lbi.envs.suite_file import with_suite
-    from lbi.eval.harness import EvalPlan, contamination, evaluate, report_meta, supported_variants
+    from lbi.eval.harness import (
+        EvalPlan,
+        contamination,
+        evaluate,
+        report_meta,
+        step_limit,
+        supported_variants,
+    )
     from lbi.eval.report import ReportMeta, write_report
     from lbi.pipeline.indexes import build_index
 
@@ -133,7 +141,8 @@ def eval_(
     bad = [v for v in asked if v not in VARIANTS]
     if bad:
         raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
-    probe = with_suite(lambda: make_env(cfg.env, cfg), suite)()
+    make = with_suite(lambda: make_env(cfg.env, cfg), suite)
+    probe = make()
     try:
         suite = suite or (probe.suites() or [""])[0]
         if not suite:
@@ -143,16 +152,18 @@ def eval_(
         bench = probe.load_suite(suite)[:limit]
     finally:
         probe.close()
+    max_steps, max_steps_from = step_limit(cfg.eval.max_steps, bench)
     if dry_run:
         from lbi.pipeline.estimate import eval_estimate
         from lbi.run import check_inputs
 
         check_inputs(cfg)
         est = eval_estimate(
-            cfg, suite, len(bench), asked or list(VARIANTS), seeds or cfg.eval.seeds
+            cfg, suite, len(bench), asked or list(VARIANTS), seeds or cfg.eval.seeds, max_steps
         )
         out.print(est.line(), soft_wrap=True, highlight=False)
         return
+    preflight(make, bench)  # the environment's failures, before the run folder and any call
     ctx = start_run(cfg, run)
     chosen = asked or supported_variants(ctx)
     plan = EvalPlan(
@@ -160,9 +171,11 @@ def eval_(
         variants=chosen,
         seeds=seeds or cfg.eval.seeds,
         temperature=cfg.eval.temperature,
-        max_steps=cfg.eval.max_steps,
+        max_steps=max_steps,
         limit=limit,
+        max_steps_from=max_steps_from,
     )
+    out.print(f"step limit: {max_steps} ({max_steps_from})")
     report = contamination(ctx, bench)
     out.print(
         f"contamination: max {report.max_overlap:.0%} {report.n}-gram overlap between {suite} "
@@ -180,9 +193,15 @@ def eval_(
 
     async def go():  # type: ignore[no-untyped-def]
         try:
-            return await evaluate(ctx, plan, indexes)
-        finally:
+            results = await evaluate(ctx, plan, indexes)
+        except Exception:
+            await ctx.aclose()  # saves the spend; the doors' connections close on this loop
+            raise
+        except BaseException:
             ctx.save_accounting()
+            raise
+        ctx.save_accounting()
+        return results
 
     results = arun(go())
     paths = write_report(
@@ -226,6 +245,9 @@ def report(
         "temperature": ctx.config.eval.temperature if seeds > 1 else 0.0,
         "seeds": seeds,
     }
+    from lbi.pipeline.synth import failures_by_stage
+
+    meta["failures"] = failures_by_stage(ctx).get("eval", [])  # as they stand now
     # The overlap between the evaluated benchmark tasks (stored by `lbi eval`) and the dataset.
     from lbi.eval.contamination import overlap_report
     from lbi.pipeline.synth import current_examples
@@ -263,3 +285,9 @@ def _say_missing(ctx: RunContext, run: str, results: list[EvalResult]) -> None:
             f", … ({len(episodes) - 8} more)" if len(episodes) > 8 else ""
         )
         err.print(f"  {variant}: {len(episodes)} missing: {shown}", soft_wrap=True, highlight=False)
+    from rich.markup import escape
+
+    from lbi.pipeline.synth import failures_by_stage
+
+    for n, text in failures_by_stage(ctx).get("eval", []):
+        err.print(f"  failed: {n} × {escape(text)}", soft_wrap=True, highlight=False)

@@ -44,7 +44,11 @@ def paper(
         str, typer.Option(help="Comma-separated seeds for gold data; kept out of evaluation.")
     ] = "1000,1001",
     max_steps: Annotated[
-        int | None, typer.Option(help="Step limit per episode (eval.max_steps).")
+        int | None,
+        typer.Option(
+            help="Step limit per episode (default: eval.max_steps, else the suite's longest "
+            "reference + 4, at least 8)."
+        ),
     ] = None,
     name: Annotated[
         str | None, typer.Option(help="Run name prefix (default: paper-ENV-SUITE).")
@@ -82,13 +86,22 @@ def paper(
         extra.append(f"budget.max_tokens={budget_tokens}")
     cfg = cli_config(config, extra, model, env)
     from lbi.envs.base import make_env, seeds_vary
+    from lbi.envs.preflight import preflight
+    from lbi.eval.harness import step_limit
+    from lbi.pipeline.preflight import synth_starts
 
     probe = make_env(cfg.env, cfg)
-    suite = suite or (probe.suites() or [""])[0]
-    if not suite:
-        raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-    n_tasks, varies = len(probe.load_suite(suite)), seeds_vary(probe)
-    probe.close()
+    try:
+        suite = suite or (probe.suites() or [""])[0]
+        if not suite:
+            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+        bench, varies = probe.load_suite(suite), seeds_vary(probe)
+    finally:
+        probe.close()
+    n_tasks = len(bench)
+    steps, steps_from = step_limit(max_steps or cfg.eval.max_steps, bench)
+    if not dry_run:  # the environment's failures first, in one line, before any call or folder
+        preflight(lambda: make_env(cfg.env, cfg), lambda env: [*bench, *synth_starts(cfg, env)])
     evals = set(range(seeds))
     golds = [int(s) for s in gold_seeds.split(",") if s.strip()]
     if evals & set(golds):
@@ -99,7 +112,7 @@ def paper(
         suite=suite,
         seeds=seeds,
         gold_seeds=golds,
-        max_steps=max_steps or cfg.eval.max_steps,
+        max_steps=steps,
         train=train,
         out_dir=out_dir,
         page=page or run,
@@ -116,6 +129,7 @@ def paper(
     out.print(f"evaluation: at most {total} model calls ({est['episodes_per_arm']} episodes/arm)")
     gold = "and on gold data" if varies else "(not on gold data: seeds do not change a task here)"
     out.print(f"Table 3: {'skipped: ' + skip if skip else 'LoRA on lbi data ' + gold}")
+    out.print(f"step limit: {steps} ({steps_from})")
     if dry_run:
         return
     path = arun(run_paper(cfg, plan, lambda s: err.print(s)))

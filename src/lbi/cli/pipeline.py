@@ -56,8 +56,13 @@ def _dry_run(cfg: Config) -> None:
 
 
 def _stages(stages: tuple[str, ...], cfg: Config, run: str | None) -> None:
+    from lbi.envs.base import make_env
+    from lbi.envs.preflight import preflight
+    from lbi.pipeline.preflight import synth_starts
     from lbi.pipeline.synth import run_all
 
+    if {"tasks", "rollout"} & set(stages):  # the stages that start episodes from the docs
+        preflight(lambda: make_env(cfg.env, cfg), lambda env: synth_starts(cfg, env))
     ctx = start_run(cfg, run)
 
     async def go() -> dict:
@@ -84,19 +89,18 @@ def _print_stats(s: dict) -> None:
         *(str(s[k]) for k in ("docs", "tasks", "trajectories", "raw_examples", "kept_examples"))
     )
     out.print(table)
-    spend = Table(
-        "stage", "calls", "cache hits", "prompt tok", "completion tok", "$", title="spend"
-    )
-    for name, st in s["stages"].items():
-        spend.add_row(
-            name,
-            str(st.get("calls", 0)),
-            str(st.get("cache_hits", 0)),
-            str(st.get("prompt_tokens", 0)),
-            str(st.get("completion_tokens", 0)),
-            f"{st.get('cost_usd', 0.0):.4f}",
-        )
+    # Retries, failed calls, cut answers and reasoning tokens only when some stage had any.
+    columns = {"calls": "calls", "cache_hits": "cache hits", "prompt_tokens": "prompt tok",
+               "completion_tokens": "completion tok"}  # fmt: skip
+    optional = {"reasoning_tokens": "reasoning tok", "retries": "retries",
+                "failures": "failed calls", "truncated": "cut answers"}  # fmt: skip
+    stages = s["stages"]
+    columns |= {k: v for k, v in optional.items() if any(st.get(k) for st in stages.values())}
+    spend = Table("stage", *columns.values(), "$", title="spend")
+    for name, st in stages.items():
+        spend.add_row(name, *(str(st.get(k, 0)) for k in columns), f"{st.get('cost_usd', 0.0):.4f}")
     out.print(spend)
+    _print_failures(s.get("failures") or {})
     cpk = s["calls_per_kept_example"]
     out.print(
         f"policy {s['policy']} · judges {', '.join(s['judges'])} ({s['committee']}) · "
@@ -104,6 +108,23 @@ def _print_stats(s: dict) -> None:
         if cpk
         else f"policy {s['policy']} · no kept examples yet"
     )
+
+
+def _print_failures(failures: dict[str, list[tuple[int, str]]]) -> None:
+    """The units that failed and are stored as failures: the next run of the command retries them."""
+    if not failures:
+        return
+    from rich.markup import escape
+
+    total = sum(n for found in failures.values() for n, _ in found)
+    out.print(
+        f"[yellow]{total} failed unit{'s' if total != 1 else ''}[/] (the next run of the same "
+        "command retries them):",
+        soft_wrap=True,
+    )
+    for stage, found in failures.items():
+        for n, text in found:
+            out.print(f"  {stage}: {n} × {escape(text)}", soft_wrap=True, highlight=False)
 
 
 STAGE_COMMANDS = {  # command name -> (stages it runs, help)

@@ -66,8 +66,22 @@ def seeds_vary(env: object) -> bool:
     return bool(getattr(env, "seeds_vary", False))
 
 
+def reset_calls_model(env: object) -> bool:
+    """Whether `reset` itself asks a model (tau2's simulated customer speaks first): the
+    pre-flight (lbi.envs.preflight) then only builds such an environment, never resets it, so
+    it spends nothing. Optional attribute `reset_calls_model`; absent means no."""
+    return bool(getattr(env, "reset_calls_model", False))
+
+
 class EnvError(RuntimeError):
     """An environment could not be made or started (missing data, bad option)."""
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message (Playwright and
+    others append multi-line call logs that say nothing more to a user)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
 EnvFactory = Callable[[str, "Config"], Environment]  # (argument after the colon, config)
@@ -102,6 +116,21 @@ ENVS: Registry[EnvFactory] = Registry(
 )
 
 
+# The suites each built-in environment ships, for `lbi envs list` (listing builds no environment;
+# tests/test_preflight.py compares this with the environments' own `suites()`).
+SHIPPED_SUITES = {
+    "sql": "spider-dev-23",
+    "toy": "toy-5",
+    "miniwob": "miniwob-all, miniwob-quick",
+    "site": "site-db (a served db; a url has none)",
+    "tau2": "tau2-DOMAIN, tau2-DOMAIN-quick (and -test, -full where the domain has them)",
+    "mcp": "mcp-library, mcp-library-quick (the built-in server; else from its tasks_file)",
+    "repo": "repo-bugs, repo-bugs-local",
+    "desktop": "desktop-basic",
+    "gym": "none",
+}
+
+
 def register_env(prefix: str, description: str = "") -> Callable[[EnvFactory], EnvFactory]:
     return ENVS.register(prefix, description)
 
@@ -111,7 +140,17 @@ def list_envs() -> dict[str, str]:
 
 
 def make_env(spec: str, config: Config) -> Environment:
-    env: Environment = ENVS.make(spec, config)
+    """The environment `spec` names. Any exception from its constructor (a plug-in's, a user's
+    module) becomes one `EnvError` line naming the environment and the cause."""
+    from lbi.config import ConfigError
+    from lbi.models.base import ModelError
+
+    try:
+        env: Environment = ENVS.make(spec, config)
+    except (EnvError, ConfigError, ModelError):
+        raise
+    except Exception as e:
+        raise EnvError(f"environment {spec} could not be made: {one_line(e)}") from e
     return env
 
 

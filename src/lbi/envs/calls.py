@@ -46,3 +46,23 @@ async def env_call(env: Any, fn: Callable[..., T], /, *args: Any) -> T:
             return fn(*args)
 
     return await asyncio.to_thread(locked)
+
+
+async def env_close(env: Any) -> None:
+    """`env.close()` after the call in flight, if any. An environment may offer `interrupt()`
+    (safe to call from another thread) to cut that call short, so an abandoned episode's
+    close does not wait out, say, a statement deadline; the SQL env does."""
+    lock = env_lock(env)
+
+    def close() -> None:
+        if not lock.acquire(blocking=False):
+            stop = getattr(env, "interrupt", None)
+            if callable(stop):
+                stop()
+            lock.acquire()
+        try:
+            env.close()
+        finally:
+            lock.release()
+
+    await asyncio.to_thread(close)

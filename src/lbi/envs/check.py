@@ -2,20 +2,25 @@
 
 Like Gymnasium's `check_env`: reset is reproducible, a bad action comes back as an error
 observation (never an exception), reference solutions score (this tests the success checker
-itself), and close frees every resource it took.
+itself), and close frees every resource it took. Each check runs even when another failed or
+raised; a check that cannot run says so and why (`skipped`). When two resets differ, the check
+shows the first lines that differ: of the observations, and of what `state_digest` hashes where
+the environment exposes it (an optional `digest_input()`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lbi.envs.base import Environment
+from lbi.envs.base import Environment, one_line
 from lbi.types import Doc, Task
 
 BAD_ACTIONS = ["", "   ", "\x00garbage\x00 ((((", "this is not an action at all; DROP everything"]
+DIFF_LINES = 6  # differing lines shown per comparison
 
 
 @dataclass
@@ -23,6 +28,8 @@ class CheckResult:
     name: str
     ok: bool
     detail: str = ""
+    skipped: bool = False
+    lines: list[str] = field(default_factory=list)  # what it saw, shown under it (a diff)
 
 
 @dataclass
@@ -34,8 +41,11 @@ class CheckReport:
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
-    def add(self, name: str, ok: bool, detail: str = "") -> None:
-        self.results.append(CheckResult(name, ok, detail))
+    def add(self, name: str, ok: bool, detail: str = "", lines: list[str] | None = None) -> None:
+        self.results.append(CheckResult(name, ok, detail, lines=list(lines or [])))
+
+    def skip(self, name: str, why: str) -> None:
+        self.results.append(CheckResult(name, True, why, skipped=True))
 
 
 def _open_fds() -> int:
@@ -53,22 +63,39 @@ def check_env(make: Callable[[], Environment], cycles: int = 5) -> CheckReport:
     """Run every check on fresh instances from `make`; never raises for a failed check."""
     env = make()
     report = CheckReport(env=getattr(env, "name", type(env).__name__))
+    tasks: list[Task] = []
     try:
-        _check_docs(env, report)
-        _check_action_space(env, report)
+        _guarded(report, "docs", _check_docs, env, report)
+        _guarded(report, "action space described", _check_action_space, env, report)
         tasks = env.sample_tasks()
         report.add("sample tasks", bool(tasks), f"{len(tasks)} tasks")
-        if tasks:
-            _check_reset(env, tasks[0], report)
-            _check_bad_actions(env, tasks[0], report)
-            _check_references(env, tasks, report)
-    except Exception as e:  # a check that crashes is a failed check, with the reason
-        report.add("no exceptions", False, f"{type(e).__name__}: {e}")
+    except Exception as e:
+        report.add("sample tasks", False, f"raised {one_line(e)}")
+    try:
+        for name, check in (
+            ("reset reproducible", _check_reset),
+            ("bad action -> error observation", _check_bad_actions),
+            ("reference solutions score", _check_references),
+        ):
+            if tasks:
+                _guarded(report, name, check, env, tasks, report)
+            else:
+                report.skip(name, "there is no sample task to run it on")
     finally:
-        env.close()
-    if report.ok and tasks:
-        _check_close(make, tasks[0], cycles, report)
+        _guarded(report, "close", env.close)
+    if tasks:
+        _guarded(report, "close frees resources", _check_close, make, tasks[0], cycles, report)
+    else:
+        report.skip("close frees resources", "there is no sample task to open and use")
     return report
+
+
+def _guarded(report: CheckReport, name: str, check: Callable[..., None], *args: object) -> None:
+    """A check that raises is a failed check, with the reason, and the next one still runs."""
+    try:
+        check(*args)
+    except Exception as e:
+        report.add(name, False, f"raised {one_line(e)}")
 
 
 def _check_docs(env: Environment, report: CheckReport) -> None:
@@ -82,18 +109,43 @@ def _check_action_space(env: Environment, report: CheckReport) -> None:
     report.add("action space described", bool(space.description.strip()), _gist(space.description))
 
 
-def _check_reset(env: Environment, task: Task, report: CheckReport) -> None:
+def _digest_input(env: Environment) -> str | None:
+    read = getattr(env, "digest_input", None)
+    value = read() if callable(read) else None
+    return None if value is None else str(value)
+
+
+def first_differences(what: str, a: str, b: str, n: int = DIFF_LINES) -> list[str]:
+    """The first `n` lines where `a` (the first reset's) and `b` (the second's) differ."""
+    pairs = list(itertools.zip_longest(a.splitlines(), b.splitlines()))
+    differ = [(i, x, y) for i, (x, y) in enumerate(pairs, 1) if x != y]
+    shown = [
+        f"{what} line {i}: {'(none)' if x is None else repr(x)} -> "
+        f"{'(none)' if y is None else repr(y)}"
+        for i, x, y in differ[:n]
+    ]
+    more = len(differ) - n
+    return shown + ([f"… and {more} more differing lines"] if more > 0 else [])
+
+
+def _check_reset(env: Environment, tasks: list[Task], report: CheckReport) -> None:
+    task = tasks[0]
     obs1, _ = env.reset(task, seed=0)
-    d1 = env.state_digest()
+    d1, in1 = env.state_digest(), _digest_input(env)
     if task.reference:
         env.step(task.reference[0])
     obs2, _ = env.reset(task, seed=0)
-    d2 = env.state_digest()
-    report.add("reset reproducible", obs1 == obs2 and d1 == d2, f"digest {d1}")
+    d2, in2 = env.state_digest(), _digest_input(env)
+    lines = first_differences("observation", obs1, obs2) if obs1 != obs2 else []
+    if d1 != d2 and in1 is not None and in2 is not None and (in1, in2) != (obs1, obs2):
+        lines += first_differences("state_digest input", in1, in2)
+    ok = obs1 == obs2 and d1 == d2
+    detail = f"digest {d1}" if ok else f"two resets with seed 0 differ (digest {d1}, then {d2}):"
+    report.add("reset reproducible", ok, detail, lines)
 
 
-def _check_bad_actions(env: Environment, task: Task, report: CheckReport) -> None:
-    env.reset(task, seed=0)
+def _check_bad_actions(env: Environment, tasks: list[Task], report: CheckReport) -> None:
+    env.reset(tasks[0], seed=0)
     failures = []
     for bad in BAD_ACTIONS:
         try:
@@ -112,6 +164,10 @@ def _check_bad_actions(env: Environment, task: Task, report: CheckReport) -> Non
 def _check_references(env: Environment, tasks: list[Task], report: CheckReport) -> None:
     with_ref = [t for t in tasks if t.reference and t.gold]
     if not with_ref:
+        report.skip(
+            "reference solutions score",
+            "no task has a reference and a check (a suite file's `reference`)",
+        )
         return
     solved = 0
     for t in with_ref:
@@ -132,10 +188,12 @@ def _check_close(
 
     def cycle() -> None:
         env = make()
-        env.reset(task, seed=0)
-        if task.reference:
-            env.step(task.reference[0])
-        env.close()
+        try:
+            env.reset(task, seed=0)
+            if task.reference:
+                env.step(task.reference[0])
+        finally:
+            env.close()
 
     cycle()  # warm lazy imports and caches before measuring
     before = _resources()

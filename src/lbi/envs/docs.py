@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
+from typing import Any
 
 from lbi.types import Doc
 
@@ -12,7 +14,7 @@ def docs_from_folder(env: str, folder: str | Path) -> list[Doc]:
     root = Path(folder)
     out = []
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix.lower() in {".md", ".txt", ".rst"}:
+        if p.is_file() and p.suffix.lower() in {".md", ".markdown", ".txt", ".rst"}:
             text = p.read_text(errors="replace").strip()
             if text:
                 out.append(Doc(env=env, source=str(p.relative_to(root)), title=p.stem, text=text))
@@ -28,6 +30,38 @@ def docs_from_path(env: str, path: str | Path) -> list[Doc]:
         raise FileNotFoundError(f"no documentation at {p}")
     text = p.read_text(errors="replace").strip()
     return [Doc(env=env, source=p.name, title=p.stem, text=text)] if text else []
+
+
+_MODULE_ATTR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def docs_from_source(env: str, source: str | Path) -> list[Doc]:
+    """`--docs`: a folder or file of documentation, or `module:ATTR` naming documentation in
+    Python (a string of Markdown, a list of strings or `Doc`s, or a path)."""
+    text = str(source)
+    if Path(text).exists() or not _MODULE_ATTR.match(text):
+        return docs_from_path(env, text)
+    module, _, attr = text.partition(":")
+    try:
+        value: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as e:
+        raise FileNotFoundError(f"no documentation at {text}: neither a path nor {e}") from None
+    if isinstance(value, Path):
+        return docs_from_path(env, value)
+    if not isinstance(value, str | list | tuple):
+        raise FileNotFoundError(
+            f"documentation {text} is a {type(value).__name__}: give a string, a list or a path"
+        )
+    items = [value] if isinstance(value, str) else list(value)
+    docs = []
+    for n, item in enumerate(items):
+        if isinstance(item, Doc):
+            docs.append(item)
+        elif str(item).strip():
+            docs.append(Doc(env=env, source=f"{text}#{n}", title=attr, text=str(item).strip()))
+    return docs
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")

@@ -17,7 +17,11 @@ success: `success_info` (an `info` key that is true when won) and/or `success_sc
 episode's return at least this). With a success option the final step's reward is 1.0 for a
 won game and 0.0 otherwise (the wrapped env's own reward is in `info["env_reward"]`, the running
 return in `info["return"]`). A task's `setup` goes to the wrapped `reset` as `options` (its
-`seed`, if any, as the seed). In Python, a few lines:
+`seed`, if any, as the seed), except `make_kwargs`: constructor arguments on top of `kwargs`,
+for a game that picks its task when it is made (the game is made at the first reset, and again
+when they change).
+`docs` is a file, a folder, or `module:ATTR`. An exception from the game's constructor is one
+`EnvError` line naming the arguments. In Python, a few lines:
 
     register_env("myenv")(lambda arg, cfg: GymTextEnv(MyGymEnv(), name="myenv", docs_dir="docs/"))
 """
@@ -27,13 +31,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.docs import docs_from_path
+from lbi.envs.base import ActionSpace, EnvError, StepResult, one_line, register_env
+from lbi.envs.docs import docs_from_source
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
@@ -76,11 +81,17 @@ class GymTextEnv:
         action_description: str = "Reply with one text action.",
         tasks: list[Task] | None = None,
         options: GymOptions | None = None,
+        remake: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self.gym_env = gym_env
         self.name = name
         self.options = options or GymOptions(action_description=action_description)
-        self._docs = list(docs or []) + (docs_from_path(name, docs_dir) if docs_dir else [])
+        self._docs = list(docs or []) + (docs_from_source(name, docs_dir) if docs_dir else [])
+        # `setup.make_kwargs`: the game is made (again) with them at reset; with `remake` and no
+        # `gym_env`, the game is made at the first reset (make_gym_env), so a game whose
+        # constructor needs the task argument is made with the first task's.
+        self._remake = remake
+        self._made_with: dict[str, Any] | None = {} if gym_env is not None else None
         self._tasks = tasks or [
             Task(env=name, instruction="Interact with the environment.", origin="user")
         ]
@@ -121,10 +132,26 @@ class GymTextEnv:
             return f"{self._last_obs}\nValid actions: {', '.join(self._valid)}"
         return self._last_obs
 
+    def _make_with(self, kwargs: dict[str, Any]) -> None:
+        """Make the wrapped game again when a task's constructor arguments differ."""
+        if kwargs == self._made_with:
+            return
+        if self._remake is None:
+            raise EnvError(f"{self.name}: setup.make_kwargs needs a game made from its id (gym:ID)")
+        if self.gym_env is not None:
+            self.gym_env.close()
+        self.gym_env, self._made_with = None, None  # a failed remake leaves nothing to close
+        self.gym_env = self._remake(kwargs)
+        self._made_with = dict(kwargs)
+
     def reset(self, task: Task, seed: int | None = None) -> tuple[str, dict[str, Any]]:
         options = dict(task.setup)
         if "seed" in options:
             seed = int(options.pop("seed"))
+        kwargs = options.pop("make_kwargs", None) or {}
+        if not isinstance(kwargs, dict):
+            raise EnvError(f"{self.name}: setup.make_kwargs must be a mapping, got {kwargs!r}")
+        self._make_with(kwargs)
         obs, info = self.gym_env.reset(
             seed=seed if seed is not None else 0, options=options or None
         )
@@ -172,13 +199,18 @@ class GymTextEnv:
         info["success"] = won if done else False
         return text, float(won) if done else 0.0, bool(terminated), bool(truncated), info
 
-    def state_digest(self) -> str:
+    def digest_input(self) -> str:
+        """What `state_digest` hashes: the game's own `state_digest()`, else the observation
+        (`lbi envs check` shows where two of them differ)."""
         digest = getattr(self.gym_env, "state_digest", None)
-        basis = digest() if callable(digest) else self._last_obs
-        return hashlib.sha256(str(basis).encode()).hexdigest()[:16]
+        return str(digest() if callable(digest) else self._last_obs)
+
+    def state_digest(self) -> str:
+        return hashlib.sha256(self.digest_input().encode()).hexdigest()[:16]
 
     def close(self) -> None:
-        self.gym_env.close()
+        if self.gym_env is not None:
+            self.gym_env.close()
 
     def suites(self) -> list[str]:
         return []
@@ -210,8 +242,14 @@ def make_gym_env(arg: str, config: Config) -> GymTextEnv:
         raise EnvError(
             f"gym:{arg} needs its documentation: --set env_options.gym.docs=FILE_OR_FOLDER"
         )
-    try:
-        gym_env = gymnasium.make(arg, **opts.kwargs)
-    except (gymnasium.error.Error, ModuleNotFoundError) as e:
-        raise EnvError(f"gym:{arg}: {e}") from None
-    return GymTextEnv(gym_env, name=f"gym:{arg}", docs_dir=opts.docs, options=opts)
+
+    def make(extra: dict[str, Any]) -> Any:
+        kwargs = {**opts.kwargs, **extra}
+        try:
+            return gymnasium.make(arg, **kwargs)
+        except (gymnasium.error.Error, ModuleNotFoundError) as e:
+            raise EnvError(f"gym:{arg}: {one_line(e)}") from None
+        except Exception as e:  # the game's own constructor refused its arguments
+            raise EnvError(f"gym:{arg}: making it with {kwargs} failed: {one_line(e)}") from e
+
+    return GymTextEnv(None, name=f"gym:{arg}", docs_dir=opts.docs, options=opts, remake=make)

@@ -6,7 +6,11 @@ One task per JSONL line (or a YAML list, or a YAML mapping `{db: ..., tasks: [..
      "check": {"sql_answer": "SELECT count(*) FROM t"}, "reference": ["..."]}
 
 `setup` goes to the environment's `reset` (`seed` overrides the episode seed; `db_fixture`, an
-SQL script, is run on the check database first). `check` is one of:
+SQL script, is run on the check database first; `make_kwargs`, for `gym:`, are the game's
+constructor arguments). A task may take its instruction and its reference actions from the
+environment instead: `instruction_from: KEY` and `reference_from: KEY` name keys of the `info`
+its `reset` returns (read once, when the suite is loaded, at the task's `setup.seed` or 0).
+A reference may write `{base}` for the environment's base URL (`site`). `check` is one of:
 
 - `{"answer": "24"}`: the agent's final answer, normalized (`"exact": true` compares verbatim);
 - `{"sql_answer": "SELECT ..."}`: the final answer against the query's result;
@@ -18,24 +22,36 @@ SQL script, is run on the check database first). `check` is one of:
 
 SQL checks run on `check.db`, else the file's `db`, else the environment's own `db`; a path is
 relative to the suite file, and anything with `://` is an SQLAlchemy URL. A suite that resets
-or checks database state runs its episodes one at a time. `SuiteFileEnv` wraps
-the environment: when the episode ends it scores the check and puts the score on the last step
-(1.0 is a success), so every command that drives episodes evaluates it like a shipped suite.
+or checks database state runs its episodes one at a time. When the suite is loaded, every SQL
+check must have a database and compile against it (suite_sql.py); errors name the JSONL line.
+`SuiteFileEnv` wraps the environment: when the episode ends it scores the check and puts the
+score on the last step (1.0 is a success), so every command that drives episodes evaluates it
+like a shipped suite.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lbi.envs.base import ActionSpace, EnvError, Environment, StepResult
+from lbi.envs.suite_answers import (
+    Outcome,
+    cells,
+    final_answer,
+    load_function,
+    normalize,
+    rows_match,
+    same,
+)
+from lbi.envs.suite_init import as_actions, info_after_reset, info_value
+from lbi.envs.suite_sql import SqlChecker, query
 from lbi.types import Doc, Task
+
+__all__ = ["Outcome", "Suite", "SuiteFileEnv", "final_answer", "same", "with_suite"]
 
 SUFFIXES = (".jsonl", ".yaml", ".yml")
 CHECKS = ("answer", "sql_answer", "sql", "reward", "info", "python")
@@ -45,154 +61,124 @@ def is_suite_file(name: str | None) -> bool:
     return bool(name) and str(name).lower().endswith(SUFFIXES)
 
 
-@dataclass
-class Outcome:
-    """What an episode left behind, for a check."""
-
-    actions: list[str] = field(default_factory=list)
-    rewards: list[float] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-    observation: str = ""
-
-    @property
-    def answer(self) -> str:
-        if "answer" in self.info:
-            return str(self.info["answer"])
-        return final_answer(self.actions[-1]) if self.actions else ""
-
-
-def final_answer(action: str) -> str:
-    """`send_msg_to_user('24')` -> 24; `{"name": .., "arguments": {"content": "24"}}` -> 24;
-    `submit 24` / `answer 24` -> 24; anything else is the answer itself."""
-    text = action.strip()
-    if text.startswith("{"):
-        try:
-            args = json.loads(text).get("arguments") or {}
-            values = [v for v in args.values() if isinstance(v, str | int | float)]
-            return str(values[0]) if values else ""
-        except (ValueError, AttributeError):
-            return text
-    head, _, rest = text.partition("(")
-    if rest.endswith(")") and head.isidentifier():
-        try:
-            value = ast.literal_eval(rest[:-1].strip() or "''")
-            return str(value[0] if isinstance(value, tuple) else value)
-        except (ValueError, SyntaxError):
-            return rest[:-1]
-    word, _, rest = text.partition(" ")
-    return rest.strip() if word.lower() in ("submit", "answer", "finish") and rest else text
-
-
-def normalize(text: Any) -> str:
-    return " ".join(str(text).strip().strip("'\"").rstrip(".").lower().split())
-
-
-def same(said: Any, want: Any) -> bool:
-    a, b = normalize(said), normalize(want)
-    try:
-        return float(a.replace(",", "")) == float(b.replace(",", ""))
-    except ValueError:
-        return a == b
-
-
-def query(db: str, sql: str) -> list[tuple[Any, ...]]:
-    if "://" in db:
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(db)
-        try:
-            with engine.connect() as sa_conn:
-                return [tuple(r) for r in sa_conn.execute(sqlalchemy.text(sql))]
-        finally:
-            engine.dispose()
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
-    finally:
-        conn.close()
-
-
-def _cells(rows: list[tuple[Any, ...]]) -> list[str]:
-    return sorted(normalize(c) for r in rows for c in r)
-
-
-def _rows_match(rows: list[tuple[Any, ...]], expect: Any) -> bool:
-    if not isinstance(expect, list):  # one value: the single cell
-        return len(rows) == 1 and len(rows[0]) == 1 and same(rows[0][0], expect)
-    want = [tuple(r) if isinstance(r, list) else (r,) for r in expect]
-    key = lambda rs: sorted(tuple(normalize(c) for c in r) for r in rs)  # noqa: E731
-    return len(rows) == len(want) and key(rows) == key(want)
-
-
-def load_function(spec: str) -> Callable[..., Any]:
-    module, _, attr = spec.partition(":")
-    if not attr:
-        raise EnvError(f"a python check needs module:function, got {spec!r}")
-    try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise EnvError(f"python check {spec}: {e}") from None
-    if not callable(fn):
-        raise EnvError(f"python check {spec}: not callable")
-    return fn  # type: ignore[no-any-return]
-
-
 class Suite:
-    """The tasks of one suite file, and how to score them."""
+    """The tasks of one suite file, and how to score them. `source`, an instance of the
+    environment, answers `instruction_from`/`reference_from` and `{base}`."""
 
-    def __init__(self, path: str | Path, env: str) -> None:
+    def __init__(self, path: str | Path, env: str, source: Environment | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise EnvError(f"suite file not found: {self.path}")
         self.db: str | None = None
         rows = self._rows()
-        self.tasks = [self._task(i, row, env) for i, row in enumerate(rows)]
+        self.tasks = [self._task(n, where, row, env, source) for n, (where, row) in enumerate(rows)]
         if not self.tasks:
             raise EnvError(f"suite file {self.path} has no tasks")
         self.shares_db = any(
             "db_fixture" in t.setup or "sql" in t.gold["check"] for t in self.tasks
         )
 
-    def _rows(self) -> list[dict[str, Any]]:
+    def _rows(self) -> list[tuple[str, Any]]:
+        """Each task with where it is: `line N` of a JSONL file, `task N` of a YAML one."""
         import yaml
 
         text = self.path.read_text()
+        if self.path.suffix == ".jsonl":
+            rows = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append((f"line {n}", json.loads(line)))
+                    except ValueError as e:
+                        why = getattr(e, "msg", str(e))
+                        col = getattr(e, "colno", None)
+                        at = f" (column {col})" if col else ""
+                        raise EnvError(f"{self.path}: line {n} is not JSON: {why}{at}") from None
+            return rows
         try:
-            if self.path.suffix == ".jsonl":
-                return [json.loads(line) for line in text.splitlines() if line.strip()]
             data = yaml.safe_load(text) or []
-        except (ValueError, yaml.YAMLError) as e:
-            raise EnvError(f"{self.path}: {e}") from None
+        except yaml.YAMLError as e:
+            raise EnvError(f"{self.path}: {' '.join(str(e).split())}") from None
         if isinstance(data, dict):
             self.db = data.get("db")
             data = data.get("tasks") or []
         if not isinstance(data, list):
             raise EnvError(f"{self.path}: expected a list of tasks")
-        return data
+        return [(f"task {n + 1}", row) for n, row in enumerate(data)]
 
-    def _task(self, i: int, row: Any, env: str) -> Task:
-        where = f"{self.path}: task {i + 1}"
-        if not isinstance(row, dict) or not str(row.get("instruction", "")).strip():
-            raise EnvError(f"{where}: needs an instruction")
+    def _task(self, i: int, at: str, row: Any, env: str, source: Environment | None) -> Task:
+        where = f"{self.path}: {at}"
+        if not isinstance(row, dict):
+            raise EnvError(f"{where}: a task is a mapping with an instruction and a check")
+        asks = {k: str(row[k]) for k in ("instruction_from", "reference_from") if row.get(k)}
+        if not str(row.get("instruction", "")).strip() and "instruction_from" not in asks:
+            raise EnvError(f"{where}: needs an instruction (or instruction_from: INFO_KEY)")
         check = row.get("check")
         if not isinstance(check, dict) or not any(k in check for k in CHECKS):
             raise EnvError(f"{where}: needs a check, one of {', '.join(CHECKS)}")
         if "python" in check:
             load_function(str(check["python"]))  # fail now, not after the episode
+        setup = dict(row.get("setup") or {})
+        instruction = str(row.get("instruction", ""))
+        reference = [str(a) for a in row.get("reference") or []]
+        if asks:
+            if source is None:
+                raise EnvError(f"{where}: instruction_from/reference_from need the environment")
+            info = info_after_reset(source, setup, where)
+            if "instruction_from" in asks:
+                instruction = str(info_value(info, asks["instruction_from"], where))
+            if "reference_from" in asks:
+                reference = as_actions(info_value(info, asks["reference_from"], where))
+        base = getattr(source, "base", None)
+        if base:
+            reference = [a.replace("{base}", str(base)) for a in reference]
         return Task(
             env=env,
             name=str(row.get("name") or f"{self.path.stem}-{i + 1}"),
-            instruction=str(row["instruction"]),
-            setup=dict(row.get("setup") or {}),
+            instruction=instruction,
+            setup=setup,
             origin="benchmark",
             gold={"check": check},
-            reference=[str(a) for a in row.get("reference") or []],
+            reference=reference,
         )
 
-    def database(self, check: dict[str, Any], env: Environment) -> str:
+    def validate(self, env: Environment) -> None:
+        """Every SQL check has a database and compiles against it (after the task's fixture)."""
+        checker = SqlChecker()
+        try:
+            for task in self.tasks:
+                check: dict[str, Any] = task.gold["check"]
+                for key in ("sql_answer", "sql"):
+                    if key not in check:
+                        continue
+                    db = self.database(check, env, task)
+                    fixture = self._fixture(task)
+                    why = checker.compile(
+                        db, str(check[key]), fixture.read_text() if fixture else ""
+                    )
+                    if why:
+                        raise EnvError(f"{self.path}: task {task.name}: the {key} check: {why}")
+        finally:
+            checker.close()
+
+    def _fixture(self, task: Task) -> Path | None:
+        fixture = task.setup.get("db_fixture")
+        if not fixture:
+            return None
+        path = Path(str(fixture))
+        path = path if path.is_absolute() else self.path.parent / path
+        if not path.is_file():
+            raise EnvError(f"{self.path}: task {task.name}: db_fixture {path} does not exist")
+        return path
+
+    def database(self, check: dict[str, Any], env: Environment, task: Task | None = None) -> str:
         db = check.get("db") or self.db or getattr(env, "db", None)
         if not db:
-            raise EnvError(f"{self.path}: an SQL check needs a database: give `db`")
+            which = f"task {task.name}: " if task else ""
+            raise EnvError(
+                f"{self.path}: {which}an SQL check needs a database: give `db` on the check "
+                "(or at the top of a YAML suite: {db: FILE, tasks: [...]})"
+            )
         db = str(db)
         if "://" in db or Path(db).is_absolute():
             return db
@@ -209,10 +195,10 @@ class Suite:
             if len(rows) == 1 and len(rows[0]) == 1:
                 return float(same(outcome.answer, rows[0][0]))
             said = sorted(normalize(s) for s in outcome.answer.split(",") if s.strip())
-            return float(said == _cells(rows))
+            return float(said == cells(rows))
         if "sql" in check:
             rows = query(self.database(check, env), str(check["sql"]))
-            return float(_rows_match(rows, check.get("expect")))
+            return float(rows_match(rows, check.get("expect")))
         if "reward" in check:
             return float(sum(outcome.rewards) >= float(check["reward"]))
         if "info" in check:
@@ -226,12 +212,11 @@ class Suite:
         return float(result)
 
     def prepare(self, task: Task, env: Environment) -> None:
-        fixture = task.setup.get("db_fixture")
-        if not fixture:
+        path = self._fixture(task)
+        if path is None:
             return
-        path = Path(str(fixture))
-        script = (path if path.is_absolute() else self.path.parent / path).read_text()
-        db = self.database(task.gold.get("check", {}), env)
+        script = path.read_text()
+        db = self.database(task.gold.get("check", {}), env, task)
         if "://" in db:
             raise EnvError("db_fixture needs a SQLite database file")
         conn = sqlite3.connect(db, timeout=30)
@@ -281,6 +266,11 @@ class SuiteFileEnv:
     def state_digest(self) -> str:
         return self.env.state_digest()
 
+    def digest_input(self) -> str | None:
+        """What the wrapped environment's digest hashes, where it says (lbi envs check)."""
+        read = getattr(self.env, "digest_input", None)
+        return str(read()) if callable(read) else None
+
     def close(self) -> None:
         self.env.close()
 
@@ -300,7 +290,8 @@ def with_suite(make: Callable[[], Environment], suite: str | None) -> Callable[[
         return make
     probe = make()
     try:
-        parsed = Suite(str(suite), probe.name)
+        parsed = Suite(str(suite), probe.name, source=probe)
+        parsed.validate(probe)
     finally:
         probe.close()
     return lambda: SuiteFileEnv(make(), parsed)

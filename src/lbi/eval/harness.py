@@ -4,7 +4,9 @@ Benchmark tasks only, never synthesized ones. Each (variant, task, seed) episode
 its trajectory and result as it finishes, so an interrupted evaluation resumes. Seeds reach the
 model call; with more than one seed the agent samples at `eval.temperature`. Trivial "floor"
 policies (an empty answer, a constant action) run on the same suite so the report shows what
-scores without any model at all.
+scores without any model at all. An episode that fails (a model call that failed after its
+retries, an environment that raised) is stored as a `Failure`, not as a result, and the next
+run of the same command retries it (`lbi.pipeline.failures`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lbi.agents.env_errors import EnvCallFailed
 from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, new_trajectory, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
 from lbi.envs.base import EnvError, Environment
@@ -20,6 +23,8 @@ from lbi.envs.suite_file import with_suite
 from lbi.eval.contamination import require_benchmark
 from lbi.eval.metered import MeteredDoor
 from lbi.executor import env_resources, make_executor
+from lbi.models.base import ModelError
+from lbi.pipeline.failures import StageFailures
 from lbi.progress import stage_progress
 from lbi.types import EvalResult, Example, Task, Trajectory
 
@@ -41,6 +46,23 @@ class EvalPlan:
     # task id -> record ids that task's retrieval never returns: data made on the task itself,
     # left out when a seed does not change the task (cross-fitting, leave one task out)
     held_out: dict[str, frozenset[str]] = field(default_factory=dict)
+    max_steps_from: str = ""  # why the step limit is what it is (step_limit), for the report
+
+
+STEPS = 8  # the step limit when the suite has no references and the user sets none
+STEP_MARGIN = 4  # steps beyond the suite's longest reference: room for one detour or retry
+
+
+def step_limit(configured: int | None, tasks: list[Task]) -> tuple[int, str]:
+    """The step limit of an evaluation, and why: `eval.max_steps` when the user sets it, else
+    the longest reference in the suite plus STEP_MARGIN (at least STEPS), so a valid run is
+    never cut off before its gold length."""
+    if configured is not None:
+        return configured, "eval.max_steps"
+    longest = max((len(t.reference) for t in tasks), default=0)
+    if longest + STEP_MARGIN <= STEPS:
+        return STEPS, f"the default; the longest reference has {longest} steps"
+    return longest + STEP_MARGIN, f"the longest reference, {longest} steps, + {STEP_MARGIN}"
 
 
 def supported_variants(ctx: RunContext) -> list[str]:
@@ -156,7 +178,11 @@ async def evaluate(
         {"suite": plan.suite, "model": door.name, "jobs": [[v, s, t.id] for v, s, t in jobs]},
     )
 
-    async def one(job: tuple[str, int, Task], env: Environment) -> tuple[Trajectory, EvalResult]:
+    failures = StageFailures(ctx, "eval", len(jobs), "episodes")
+
+    async def one(
+        job: tuple[str, int, Task], env: Environment
+    ) -> tuple[Trajectory, EvalResult] | None:
         variant, seed, task = job
         start = time.perf_counter()
         try:
@@ -186,6 +212,9 @@ async def evaluate(
             return traj, _result(
                 plan, variant, task, seed, door.name, traj, meter, time.perf_counter() - start
             )
+        except (ModelError, EnvCallFailed) as e:
+            failures.fail(rid(job), e, f"{variant} task {task.name or task.id} seed {seed}")
+            return None
         except EnvError as e:
             if not getattr(e, "timeout", False):
                 raise
@@ -203,11 +232,12 @@ async def evaluate(
     with stage_progress(
         f"eval {plan.suite}", len(jobs), ctx.accountant, done=len(jobs) - len(todo)
     ) as advance:
-        async for _, (traj, result) in executor.episodes(
-            one, todo, concurrency, make_env, resources
-        ):
-            ctx.commit([traj, result], replace=True)
-            advance()
+        async for job, got in executor.episodes(one, todo, concurrency, make_env, resources):
+            failed, drop = failures.outcome(rid(job))
+            ctx.commit(list(got) if got is not None else failed, replace=True, drop=drop)
+            advance(failed=len(failed))
+            failures.check()
+    failures.report()
     wanted = {rid(j) for j in jobs}
     return [r for r in ctx.store.all(EvalResult) if r.id in wanted]
 
@@ -240,7 +270,10 @@ def report_meta(ctx: RunContext, plan: EvalPlan) -> dict[str, Any]:
         "model": ctx.config.model,
         "temperature": plan.temperature if plan.seeds > 1 else 0.0,
         "seeds": plan.seeds,
+        "max_steps": plan.max_steps,
+        "max_steps_from": plan.max_steps_from,
         "dataset": {
             k: s[k] for k in ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
         },
+        "failures": s["failures"].get("eval", []),
     }

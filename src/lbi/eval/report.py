@@ -50,10 +50,14 @@ class ReportMeta(BaseModel):
     model: str
     temperature: float
     seeds: int
+    max_steps: int | None = None  # the step limit, and why it is that (harness.step_limit)
+    max_steps_from: str = ""
     date: str = Field(
         default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     )
     dataset: dict[str, Any] = Field(default_factory=dict)  # e.g. examples, tasks, acceptance rate
+    # Episodes stored as failures (no result): (count, "kind: message") per kind of failure.
+    failures: list[tuple[int, str]] = Field(default_factory=list)
 
 
 class ReportPaths(BaseModel):

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from lbi.envs.calls import env_call
+from lbi.envs.calls import env_close
 
 if TYPE_CHECKING:
     from lbi.config import ExecutorConfig
@@ -102,7 +102,7 @@ class LocalExecutor:
             try:
                 return await fn(item, env)
             finally:
-                await env_call(env, env.close)
+                await env_close(env)
 
         async for got in self.map(one, items, concurrency):
             yield got

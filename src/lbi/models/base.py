@@ -22,6 +22,9 @@ class Capabilities:
     # The answer depends on `ChatRequest.meta` (a test double replaying a task's reference):
     # the call cache then keys on meta too, or tasks with identical prompts share one answer.
     reads_meta: bool = False
+    # The model thinks before it answers, as a probe or an earlier answer showed: the door
+    # gives it room for that (lbi.models.thinking).
+    thinks: bool = False
 
     @property
     def json_mode(self) -> str:
@@ -76,6 +79,9 @@ class ChatResponse:
     # Prompt tokens the server took from its prefix cache instead of processing them (OpenAI's
     # and llama.cpp's `usage.prompt_tokens_details.cached_tokens`); part of prompt_tokens.
     cached_prompt_tokens: int = 0
+    # What a thinking model wrote before its answer (`reasoning_content`, `reasoning`, or a
+    # `<think>` block taken out of the text): kept, never read as the answer (models.thinking).
+    reasoning: str = ""
 
     @property
     def truncated(self) -> bool:
@@ -91,6 +97,7 @@ class ChatResponse:
             "finish_reason": self.finish_reason,
             "reasoning_tokens": self.reasoning_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
+            **({"reasoning": self.reasoning} if self.reasoning else {}),
         }
 
     @classmethod
@@ -103,6 +110,7 @@ class ChatResponse:
             finish_reason=d.get("finish_reason", "stop"),
             reasoning_tokens=int(d.get("reasoning_tokens", 0)),
             cached_prompt_tokens=int(d.get("cached_prompt_tokens", 0)),
+            reasoning=str(d.get("reasoning") or ""),
         )
 
 
@@ -114,6 +122,10 @@ class Model(Protocol):
     `None` means the door waits (in-process backends, whose calls cannot be stopped midway).
     Optional: `weights_version`. A backend serving weights from a path the user named sets it
     (see `assets.weights_version`); the door adds it to the cache key.
+    Optional: `cache_identity`, a dict of what else changes the answer (the `openai:` backend:
+    its base_url and reasoning effort); the door adds it to the cache key.
+    Optional: `note_thinking()`. Called by the door when an answer shows the model thinks, so
+    a backend that keeps what it learns about its endpoint keeps that too.
     """
 
     name: str
@@ -126,6 +138,16 @@ class Model(Protocol):
 
 class ModelError(RuntimeError):
     """A model call failed for good (bad request, rejected key, unknown model)."""
+
+
+class EndpointError(ModelError):
+    """The endpoint refuses every call alike (a rejected key, an unknown model, an exhausted
+    quota): no unit of work is at fault, so the run stops at once instead of failing them all."""
+
+
+class ContextOverflow(ModelError):
+    """The prompt (with the answer's budget) is longer than the endpoint's context: this one
+    request cannot succeed as it is, so its unit of work fails; retrying it would not help."""
 
 
 class StructuredOutputError(ModelError):

@@ -55,17 +55,26 @@ RETRY_WAIT_MS = 50  # ... and then waits only this long for the lock: the event 
 
 
 def cache_key(
-    backend_prefix: str, model_name: str, request: ChatRequest, *, with_meta: bool = False
+    backend_prefix: str,
+    model_name: str,
+    request: ChatRequest,
+    *,
+    with_meta: bool = False,
+    endpoint: dict[str, Any] | None = None,
 ) -> str:
     """sha256 over (backend, model, everything that changes the answer).
 
     `request.params()` keeps the sample index only at temperature > 0, so repeated samples are
     distinct entries while greedy calls share one. `with_meta`: the backend's answer depends on
     `request.meta` too (`Capabilities.reads_meta`, the scripted model), so it is part of the key.
+    `endpoint`: what else the backend says changes the answer (`Model.cache_identity`: the
+    server's base_url, a reasoning effort); empty leaves the key as it always was.
     """
     parts: list[Any] = [backend_prefix, model_name, request.params()]
     if with_meta:
         parts.append({"meta": request.meta})
+    if endpoint:
+        parts.append({"endpoint": endpoint})
     blob = json.dumps(
         parts,
         sort_keys=True,

@@ -34,6 +34,7 @@ from lbi.models.base import (
 from lbi.models.cache import CallCache, cache_key, record_key
 from lbi.models.json_answer import check_schema, extract_json, repair_turns
 from lbi.models.registry import make_model, split_spec
+from lbi.models.thinking import thinks_by_name, without_thinking
 
 
 class ModelDoor:
@@ -61,8 +62,12 @@ class ModelDoor:
         if version:
             self._model_arg = f"{self._model_arg}@{version}"
         self._door = config.door
+        self._thinks = thinks_by_name(model.name)  # or learnt from an answer (`thinks`)
         capabilities = getattr(model, "capabilities", None)
         self._reads_meta = bool(getattr(capabilities, "reads_meta", False))
+        # Another server under the same model name, or another reasoning effort, answers
+        # differently: the backend names what of its endpoint enters the cache key.
+        self._endpoint: dict[str, Any] = dict(getattr(model, "cache_identity", None) or {})
         # A backend whose calls cannot be stopped (in-process llama.cpp) says so with its own
         # `timeout_s` (None: wait): timing it out would only queue a retry behind the call
         # that is still running, and on a loaded CPU every retry timed out the same way.
@@ -78,23 +83,56 @@ class ModelDoor:
         """The backend's, read on each use: an endpoint that refused a field has stepped down."""
         return self.model.capabilities
 
+    @property
+    def thinks(self) -> bool:
+        """Whether the model thinks before it answers (`models.thinking`; see lbi.models.thinking)."""
+        setting = self.config.models.thinking
+        known = self._thinks or self.capabilities.thinks
+        return setting == "on" or (setting == "auto" and known)
+
     async def chat(self, request: ChatRequest, *, stage: str = "default") -> ChatResponse:
-        """One answer; an answer cut at the token limit is asked once more with a larger limit
-        and, if cut again, returned with `truncated` set (callers must not read it as whole)."""
+        """One answer, its thinking (if any) apart from its text; an answer cut at the token
+        limit is asked once more with a larger limit and, if cut again, returned with
+        `truncated` set (callers must not read it as whole). A model that thinks gets
+        `models.max_tokens.thinking` more on every limit: its reasoning is spent from it."""
         limits = self.config.models.max_tokens
         limit = getattr(limits, request.kind, None)
         if isinstance(limit, int) and limit > 0:
             request = replace(request, max_tokens=limit)
-        response = await self._chat_once(request, stage)
+        base, thinks = request.max_tokens, self.thinks
+        if thinks:
+            request = replace(request, max_tokens=base + limits.thinking)
+        response = without_thinking(await self._chat_once(request, stage))
+        self._saw_thinking(response)
         if response.truncated and limits.length_retry_factor > 1:
             bigger = int(request.max_tokens * limits.length_retry_factor)
-            response = await self._chat_once(replace(request, max_tokens=bigger), stage)
+            if self.thinks and not thinks:
+                # Seen thinking only now: ask as every later call (and a resumed run) will,
+                # so the answer is the one the cache holds for that request.
+                bigger = base + limits.thinking
+            response = without_thinking(
+                await self._chat_once(replace(request, max_tokens=bigger), stage)
+            )
             if response.truncated:
                 self.accountant.record_truncated(stage)
         return response
 
+    def _saw_thinking(self, response: ChatResponse) -> None:
+        if self._thinks or not (response.reasoning or response.reasoning_tokens):
+            return
+        self._thinks = True
+        note = getattr(self.model, "note_thinking", None)
+        if note is not None:
+            note()
+
     async def _chat_once(self, request: ChatRequest, stage: str) -> ChatResponse:
-        key = cache_key(self._prefix, self._model_arg, request, with_meta=self._reads_meta)
+        key = cache_key(
+            self._prefix,
+            self._model_arg,
+            request,
+            with_meta=self._reads_meta,
+            endpoint=self._endpoint,
+        )
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -50,6 +50,10 @@ class EndpointRecord:
     grammar: bool = False
     refused: list[str] = field(default_factory=list)  # request fields the endpoint rejects
     context_length: int | None = None
+    # The most completion tokens the endpoint takes, as its refusal of a larger limit said:
+    # a request's limit is clamped to it.
+    max_output_tokens: int | None = None
+    thinks: bool = False  # its answers carried reasoning (lbi.models.thinking)
     source: str = "default"  # default | probe | learnt
 
     @property

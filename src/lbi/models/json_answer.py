@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lbi.models.thinking import split_thinking
+
 
 def repair_turns(answer: str, error: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
     return [
@@ -27,8 +29,9 @@ _DECODER = json.JSONDecoder()
 
 def extract_json(text: str) -> Any:
     """Parse a model's JSON answer: plain, inside ```json fences, or the first balanced
-    object/array embedded in prose. Raises ValueError naming what went wrong."""
-    stripped = text.strip()
+    object/array embedded in prose; never from a `<think>` block before it. Raises ValueError
+    naming what went wrong."""
+    stripped = split_thinking(text)[0].strip()
     if not stripped:
         raise ValueError("the answer was empty")
     try:

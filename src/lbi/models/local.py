@@ -35,10 +35,12 @@ from lbi.models.base import (
     Capabilities,
     ChatRequest,
     ChatResponse,
+    ContextOverflow,
     ModelError,
     TransientModelError,
 )
 from lbi.models.chat import with_system
+from lbi.models.openai_errors import ErrorAnswer, is_context_overflow
 from lbi.models.pull import pull
 from lbi.models.registry import register
 from lbi.models.workers import DaemonPool
@@ -156,6 +158,9 @@ def parse_result(result: dict[str, Any]) -> ChatResponse:
     if error is not None:
         code = int(error.get("code", 500)) if isinstance(error, dict) else 500
         message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+        kind = str(error.get("type") or "") if isinstance(error, dict) else ""
+        if is_context_overflow(code, ErrorAnswer(message=str(message), code=kind.lower())):
+            raise ContextOverflow(f"local model error {code}: {message}")
         if code >= 500 or code == 429:
             raise TransientModelError(f"local model error {code}: {message}")
         raise ModelError(f"local model error {code}: {message}")
@@ -166,6 +171,7 @@ def parse_result(result: dict[str, Any]) -> ChatResponse:
     usage = result.get("usage") or {}
     return ChatResponse(
         text=(choice.get("message") or {}).get("content") or "",
+        reasoning=str((choice.get("message") or {}).get("reasoning_content") or ""),
         prompt_tokens=int(usage.get("prompt_tokens", 0)),
         completion_tokens=int(usage.get("completion_tokens", 0)),
         finish_reason=choice.get("finish_reason") or "stop",

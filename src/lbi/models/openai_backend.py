@@ -16,17 +16,31 @@ client: every message built here names the variable, and is scrubbed of the key 
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import openai
 
-from lbi.models.base import Capabilities, ChatRequest, ChatResponse, ModelError, TransientModelError
+from lbi.config import OpenAIModelConfig
+from lbi.models.base import (
+    Capabilities,
+    ChatRequest,
+    ChatResponse,
+    ContextOverflow,
+    EndpointError,
+    ModelError,
+    TransientModelError,
+)
 from lbi.models.endpoints import EndpointRecord, EndpointStore, default_record, is_local
 from lbi.models.http_post import ConnectionFailed, HTTPStatus, JSONPoster
+from lbi.models.openai_errors import (
+    is_context_overflow,
+    is_quota_exhausted,
+    read_error,
+    retry_after,
+    stated_token_limit,
+)
 from lbi.models.openai_request import OPTIONAL_FIELDS, build_body, refused_field, step_down
 from lbi.models.registry import register
 
@@ -36,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
     import httpx  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
-    from lbi.config import Config, OpenAIModelConfig
+    from lbi.config import Config
 
 
 def resolve_api_key(cfg: OpenAIModelConfig) -> str:
@@ -60,29 +74,20 @@ def _http_client(cfg: OpenAIModelConfig) -> httpx.AsyncClient:
         return openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
 
 
-def _retry_after(headers: Any) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
 def cached_tokens(usage: dict[str, Any]) -> int:
     """Prompt tokens served from the server's prefix cache, where the server says."""
     details = usage.get("prompt_tokens_details") or {}
     return int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
+
+
+def _reasoning(message: dict[str, Any]) -> str:
+    """A thinking model's reasoning, where the server sends it apart from the content:
+    `reasoning_content` (vLLM, DeepSeek, llama.cpp) or `reasoning` (Ollama, OpenRouter)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = message.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
 
 
 def _tool_call(raw: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +102,23 @@ def _tool_call(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+DEFAULT_BASE_URL = OpenAIModelConfig().base_url.rstrip("/")
+
+
+def endpoint_identity(cfg: OpenAIModelConfig) -> dict[str, Any]:
+    """What of the endpoint enters the call cache's key: the server (another one serving a
+    model of the same name answers differently) and the reasoning effort. OpenAI's own URL at
+    the default effort adds nothing, so caches made before this was keyed still answer."""
+    base_url = cfg.base_url.rstrip("/")
+    effort = getattr(cfg, "reasoning_effort", None)
+    identity: dict[str, Any] = {}
+    if base_url != DEFAULT_BASE_URL:
+        identity["base_url"] = base_url
+    if effort:
+        identity["reasoning_effort"] = effort
+    return identity
+
+
 def endpoint_capabilities(record: EndpointRecord) -> Capabilities:
     return Capabilities(
         json_schema=record.json_mode == "json_schema",
@@ -106,6 +128,7 @@ def endpoint_capabilities(record: EndpointRecord) -> Capabilities:
         seed="seed" not in record.refused,
         parallel_tools=record.parallel_tools,
         context_length=record.context_length,
+        thinks=record.thinks,
     )
 
 
@@ -134,6 +157,7 @@ class OpenAIModel:
         self.record = stored or default_record(cfg.base_url, model)
         # Grammars are a llama.cpp extension; other servers reject or ignore the field.
         self.llama_cpp = getattr(cfg, "server", "") == "llama.cpp"
+        self.cache_identity = endpoint_identity(cfg)
         self._apply_overrides()
         self._key = resolve_api_key(cfg)
         self._client: openai.AsyncOpenAI | None = None
@@ -175,13 +199,15 @@ class OpenAIModel:
                 else:
                     content = await self._sdk_post(body)
             except HTTPStatus as e:
+                if self._clamped(e, body):
+                    continue
                 field = refused_field(e.status, e.text, body)
                 if field is not None and step_down(self.record, field):
                     self._learnt()
                     continue
                 if field is not None and self.body(request) != body:
                     continue  # a concurrent call already learnt this refusal: resend
-                error = self._status_error(e.status, e.headers, e.message())
+                error = self._status_error(e.status, e.headers, e.text)
             except ConnectionFailed as e:
                 error = TransientModelError(
                     f"connection to {self.base_url} failed: {self._scrub(str(e))}"
@@ -192,6 +218,24 @@ class OpenAIModel:
             # request carries the Authorization header) is even kept as __context__.
             raise error
         raise ModelError(f"{self.base_url} kept refusing the request after every step down")
+
+    def _clamped(self, e: HTTPStatus, body: dict[str, Any]) -> bool:
+        """A completion-token limit refused as too large, with the maximum stated: keep that
+        maximum (for this run and the next ones) and send again. Dropping the limit instead
+        would leave every later answer unbounded."""
+        limit = stated_token_limit(e.status, read_error(e.text), body)
+        if limit is None:
+            return False
+        self.record.max_output_tokens = limit
+        self.record.source = "learnt"
+        self._learnt()
+        return True
+
+    def note_thinking(self) -> None:
+        """An answer carried reasoning: the model thinks (kept for the next runs too)."""
+        if not self.record.thinks:
+            self.record.thinks = True
+            self._learnt()
 
     def _learnt(self) -> None:
         """A refusal changed what we send: keep it for this run and the next ones."""
@@ -229,28 +273,40 @@ class OpenAIModel:
                 completion_tokens=int(usage.get("completion_tokens") or 0),
                 finish_reason=str(choice.get("finish_reason") or "stop"),
                 cached_prompt_tokens=cached_tokens(usage),
+                reasoning=_reasoning(message),
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientModelError(
                 f"malformed answer from {self.base_url} (not a chat completion JSON body)"
             ) from None
 
-    def _status_error(self, status: int, headers: Any, message: str) -> ModelError:
+    def _status_error(self, status: int, headers: Any, text: str) -> ModelError:
+        """The error a non-2xx answer is, worded with the server's own message."""
         where = self.base_url
+        answer = read_error(text)
+        said = self._scrub(" ".join(answer.message.split()))[:300]
+        if is_quota_exhausted(status, answer):
+            return EndpointError(f"{where} says the account's quota is used up (429): {said}")
         if status == 429:
-            return TransientModelError(f"rate limited (429) by {where}", _retry_after(headers))
+            wait = retry_after(headers)
+            wait = answer.retry_delay if wait is None else wait
+            return TransientModelError(f"rate limited (429) by {where}: {said}", wait)
         if status in (401, 403):
-            return ModelError(f"{where} rejected the API key from ${self.key_env} ({status})")
-        if status == 404:
-            return ModelError(
-                f"unknown model {self.model!r} at {where} (404; check the name and base_url)"
+            return EndpointError(
+                f"{where} refused the API key from ${self.key_env} ({status}): {said}"
             )
+        if status == 404:
+            return EndpointError(
+                f"unknown model {self.model!r} at {where} (404: {said}); check the name and "
+                "base_url"
+            )
+        if is_context_overflow(status, answer):
+            return ContextOverflow(f"the prompt does not fit the context at {where}: {said}")
         if status >= 500:
-            return TransientModelError(f"server error ({status}) from {where}")
+            return TransientModelError(f"server error ({status}) from {where}: {said}")
         if status in (408, 409, 425):
-            return TransientModelError(f"server asked to retry ({status}) from {where}")
-        detail = self._scrub(message)[:200]
-        return ModelError(f"{where} rejected the request ({status}): {detail}")
+            return TransientModelError(f"server asked to retry ({status}) from {where}: {said}")
+        return ModelError(f"{where} rejected the request ({status}): {said}")
 
     def _root_cause(self, e: BaseException) -> str:
         """The innermost cause says what happened ("Server disconnected", "Connect call

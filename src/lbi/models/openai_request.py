@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lbi.models.base import ChatRequest
 from lbi.models.endpoints import EndpointRecord
+from lbi.models.openai_errors import TOKEN_FIELDS, read_error
 
 if TYPE_CHECKING:
     from lbi.config import OpenAIModelConfig
@@ -68,7 +69,8 @@ def build_body(
         body["temperature"] = request.temperature
     field = token_field(record, cfg)
     if field not in refused:
-        body[field] = request.max_tokens
+        cap = record.max_output_tokens
+        body[field] = min(request.max_tokens, cap) if cap else request.max_tokens
     if request.seed is not None and "seed" not in refused:
         body["seed"] = request.seed
     if request.stop and "stop" not in refused:
@@ -98,22 +100,6 @@ def build_body(
 _QUOTED = re.compile(r"['\"`]([a-z_]+)['\"`]")
 
 
-def _error_fields(text: str) -> tuple[str, str]:
-    """(param, message) from an error body: OpenAI's `{"error": {...}}`, Gemini's list of
-    those, vLLM's flat `{"message": ..., "param": ...}`; ("", text) when not JSON."""
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        return "", text
-    if isinstance(data, list) and data:
-        data = data[0]
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        data = data["error"]
-    if not isinstance(data, dict):
-        return "", text
-    return str(data.get("param") or ""), str(data.get("message") or text)
-
-
 _REFUSAL_WORDS = (
     "unsupported",
     "not supported",
@@ -139,7 +125,10 @@ def refused_field(status: int, text: str, body: dict[str, Any]) -> str | None:
     (vLLM and Gemini give no param)."""
     if status not in (400, 422):
         return None
-    param, message = _error_fields(text)
+    answer = read_error(text)
+    param, message = answer.param, answer.message
+    if _too_large(param, message):
+        return None  # a limit the endpoint takes, only not this big (stated_token_limit)
     sent = [f for f in OPTIONAL_FIELDS if f in body]
     if param in sent:
         return param
@@ -155,6 +144,12 @@ def refused_field(status: int, text: str, body: dict[str, Any]) -> str | None:
         if any(alias in lowered for alias in _ALIASES.get(f, (f,))):
             return f
     return None
+
+
+def _too_large(param: str, message: str) -> bool:
+    """A completion-token limit refused for its size, not for being sent at all."""
+    named = param in TOKEN_FIELDS or any(f in message for f in TOKEN_FIELDS)
+    return named and bool(re.search(r"too (?:large|big|high)|at most|exceeds? ", message, re.I))
 
 
 def step_down(record: EndpointRecord, refused: str) -> bool:

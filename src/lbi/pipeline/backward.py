@@ -3,6 +3,10 @@
 For each selected window steps[i..j] the model writes (1) a new task instruction and (2) a
 "Replicate the following: ..." summary. `all` sends one window per call (the paper); the
 cheaper policies send `backward_batch` windows per call. Every example keeps its provenance.
+
+A trajectory is marked done when all its batches are labelled. A batch that fails leaves a
+`Failure` for the trajectory and marks the batches that did not fail, so the next run asks
+again for exactly the failed ones.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from lbi.agents.focus import focus
 from lbi.executor import make_executor
 from lbi.models.base import ChatRequest
+from lbi.pipeline.failures import StageFailures
 from lbi.pipeline.structured import ask_json
 from lbi.pipeline.tasks import MAX_TEXT
 from lbi.pipeline.windows import Window, select_windows
 from lbi.progress import stage_progress
 from lbi.prompts import fence, render
-from lbi.types import Example, Step, Task, Trajectory
+from lbi.types import Example, Step, Task, Trajectory, content_id
 
 if TYPE_CHECKING:
     from lbi.run import RunContext
@@ -107,9 +112,10 @@ def parse_labels(value: Any, count: int) -> dict[int, dict[str, str]]:
 
 
 def _light(steps: list[Step]) -> list[Step]:
-    """Examples keep the steps without the prompts the model was sent: those stay with the
-    trajectory (lineage), and exports re-render prompts for the new instruction anyway."""
-    return [s.model_copy(update={"messages": [], "tools": None}) for s in steps]
+    """Examples keep the steps without the prompts the model was sent and its thinking: those
+    stay with the trajectory (lineage), and exports re-render prompts for the new instruction
+    anyway."""
+    return [s.model_copy(update={"messages": [], "tools": None, "thinking": ""}) for s in steps]
 
 
 def _batches(windows: list[Window], size: int) -> list[list[Window]]:
@@ -125,9 +131,16 @@ async def construct(
     door = ctx.door()
     done = ctx.store.marked(STAGE)
     todo = [t for t in trajectories if f"{policy}:{t.id}" not in done and t.steps]
-    failed: set[str] = set()  # trajectories with a group whose labelling failed transiently
+    failures = StageFailures(ctx, STAGE, len(trajectories), "trajectories")
 
-    async def label(traj: Trajectory, group: list[Window]) -> list[Example]:
+    def batch_mark(traj: Trajectory, group: list[Window]) -> str:
+        return f"{policy}:{traj.id}#{content_id(group, n=8)}"
+
+    async def label(traj: Trajectory, group: list[Window]) -> tuple[list[Example], bool]:
+        """The group's examples, and whether its labelling did not fail (a group labelled by an
+        earlier run, its mark stored, is not asked again)."""
+        if batch_mark(traj, group) in done:
+            return [], True
         prompt = labels_prompt(traj.env, [render_window(traj, i, j) for i, j in group])
         req = ChatRequest(
             messages=[
@@ -145,10 +158,11 @@ async def construct(
                 ]
             },
         )
-        labels = parse_labels(
-            await ask_json(door, req, labels_schema(len(group)), STAGE, failed, traj.id),
-            len(group),
+        where = f"trajectory {traj.id}, windows {', '.join(f'{i}-{j}' for i, j in group)}"
+        value = await ask_json(
+            door, req, labels_schema(len(group)), STAGE, failures, traj.id, where
         )
+        labels = parse_labels(value, len(group))
         task = tasks.get(traj.task_id)
         out = []
         for n, (i, j) in enumerate(group, start=1):
@@ -170,12 +184,15 @@ async def construct(
                             setup=task.setup if task else {},
                         )
                     )
-        return out
+        return out, value is not None  # None: the call failed (failures has the reason)
 
-    async def one(traj: Trajectory) -> list[Example]:
+    async def one(traj: Trajectory) -> tuple[list[Example], list[str]]:
+        """The trajectory's examples, and the marks of the batches that did not fail."""
         windows = select_windows(traj, policy, cfg.max_window, cfg.max_window_chars)
-        groups = await asyncio.gather(*(label(traj, g) for g in _batches(windows, batch)))
-        return [ex for g in groups for ex in g]
+        batches = _batches(windows, batch)
+        labelled = await asyncio.gather(*(label(traj, g) for g in batches))
+        marks = [batch_mark(traj, g) for g, (_, ok) in zip(batches, labelled, strict=True) if ok]
+        return [ex for examples, _ in labelled for ex in examples], marks
 
     with stage_progress(
         f"backward ({policy})",
@@ -183,9 +200,12 @@ async def construct(
         ctx.accountant,
         done=len(trajectories) - len(todo),
     ) as advance:
-        async for traj, examples in make_executor(ctx.config.executor).map(
+        async for traj, (examples, batches) in make_executor(ctx.config.executor).map(
             one, todo, ctx.config.door.concurrency
         ):
-            marks = [] if traj.id in failed else [(STAGE, f"{policy}:{traj.id}")]
-            ctx.commit(examples, marks=marks)
-            advance()
+            failed, drop = failures.outcome(traj.id)
+            keys = batches if failed else [f"{policy}:{traj.id}"]
+            ctx.commit([*examples, *failed], marks=[(STAGE, k) for k in keys], drop=drop)
+            advance(failed=len(failed))
+            failures.check()
+    failures.report()

@@ -72,11 +72,12 @@ def synth_estimate(config: Config, env: Environment) -> Estimate:
 
 
 def eval_estimate(
-    config: Config, suite: str, tasks: int, variants: list[str], seeds: int
+    config: Config, suite: str, tasks: int, variants: list[str], seeds: int, max_steps: int
 ) -> Estimate:
+    """At most `max_steps` calls per episode (the limit lbi.eval.harness.step_limit chose)."""
     episodes = tasks * len(variants) * seeds
     what = (
         f"eval of {tasks} {suite} tasks x {len(variants)} variants x {seeds} seeds "
         f"with {config.model}"
     )
-    return _estimate(config, what, episodes * config.eval.max_steps, 0)
+    return _estimate(config, what, episodes * max_steps, 0)

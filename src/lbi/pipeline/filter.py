@@ -2,7 +2,9 @@
 
 Each judge gives a verdict per criterion with a reason; verdicts are stored. The committee
 combines them with `all` (the paper: unanimous) or `majority`. Rule-failing examples never reach
-a judge. Rejected examples are kept in the store: failures are signal too.
+a judge. Rejected examples are kept in the store: failures are signal too. A judge call that
+fails (after its retries, or refused) stores a `Failure` per example of its batch instead of
+verdicts, and the next run judges exactly those examples again.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import Environment
-from lbi.envs.calls import env_call
+from lbi.envs.calls import env_call, env_close
 from lbi.executor import make_executor
-from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
+from lbi.models.base import ChatRequest, ModelError
+from lbi.pipeline.failures import StageFailures
 from lbi.pipeline.rules import rule_failures
 from lbi.progress import stage_progress
 from lbi.prompts import fence, render
@@ -170,6 +173,7 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     judges = ctx.judges()
     eligible = [e for e in examples if not rule_failures(e.steps, cfg.max_window_chars)]
     have = ctx.store.ids(Verdict)
+    failures = StageFailures(ctx, STAGE, len(eligible) * len(judges), "verdicts")
     rendered: dict[str, str] = {}
 
     def text(e: Example) -> str:
@@ -177,6 +181,9 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
         if e.id not in rendered:
             rendered[e.id] = render_example(e)
         return rendered[e.id]
+
+    def vid(door: ModelDoor, e: Example) -> str:
+        return Verdict(example_id=e.id, judge=door.name, criteria={}, accept=False).id
 
     async def one(job: tuple[ModelDoor, list[Example]]) -> list[Verdict]:
         door, group = job
@@ -189,19 +196,17 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
         )
         try:
             value = await door.chat_json(req, verdicts_schema(len(group)), stage=STAGE)
-        except (StructuredOutputError, RetriesExhausted):
-            # Not the examples' fault (the door counted it in the stage's failures): no
-            # verdict is stored, so the next run judges this group again.
+        except ModelError as e:
+            # Not the examples' fault (the door counted it in the stage's accounting): each
+            # gets a failure and no verdict, so the next run judges them again.
+            for e_ in group:
+                failures.fail(vid(door, e_), e, f"example {e_.id}, judge {door.name}")
             return []
         return parse_verdicts(value, group, door.name)
 
     jobs = []
     for door in judges:
-        todo = [
-            e
-            for e in eligible
-            if Verdict(example_id=e.id, judge=door.name, criteria={}, accept=False).id not in have
-        ]
+        todo = [e for e in eligible if vid(door, e) not in have]
         limit = door.capabilities.context_length
         groups, rejected = pack(todo, cfg.judge_batch, limit, counter_for(door), door.name, text)
         ctx.commit(rejected)
@@ -210,11 +215,16 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     with stage_progress(
         f"judging ({len(judges)} judge{'s' if len(judges) > 1 else ''})", total, ctx.accountant
     ) as advance:
-        async for (_, group), verdicts in make_executor(ctx.config.executor).map(
+        async for (door, group), verdicts in make_executor(ctx.config.executor).map(
             one, jobs, ctx.config.door.concurrency
         ):
-            ctx.commit(verdicts)
-            advance(len(group))
+            outcomes = [failures.outcome(vid(door, e)) for e in group]
+            failed = [f for got, _ in outcomes for f in got]
+            drop = [d for _, gone in outcomes for d in gone]
+            ctx.commit([*verdicts, *failed], drop=drop)
+            advance(len(group), failed=len(failed))
+            failures.check()
+    failures.report()
 
 
 @dataclass
@@ -293,5 +303,5 @@ async def replay_check(
                     await env_call(env, env.step, s.action)
             out[ex.id] = (await env_call(env, env.state_digest)) == traj.steps[ex.j].digest
         finally:
-            await env_call(env, env.close)
+            await env_close(env)
     return out

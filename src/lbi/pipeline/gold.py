@@ -15,7 +15,7 @@ from typing import Any
 
 from lbi.agents.gold import GOLD_MODEL, GoldPolicy, has_gold
 from lbi.agents.react import EpisodeSettings, drive
-from lbi.envs.calls import env_call
+from lbi.envs.calls import env_close
 from lbi.types import Example, Task, Trajectory
 
 
@@ -74,5 +74,5 @@ async def gold_rollouts(
                 )
                 out.append(await drive(env, task, GOLD_MODEL, settings, GoldPolicy(env, task)))
             finally:
-                await env_call(env, env.close)
+                await env_close(env)
     return out

@@ -1,17 +1,19 @@
 """Structured calls for pipeline stages: one unusable answer costs one unit of work, not the run.
 
-The door has already retried with repair turns and counted the failure (with its reason) in
-the stage's accounting; the stage records an empty result for that unit and goes on.
+The door has already retried (transient errors, then repair turns) and counted the failure,
+with its reason, in the stage's accounting; the stage stores a failure for that unit instead of
+its output and goes on (`lbi.pipeline.failures`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lbi.models.base import ChatRequest, RetriesExhausted, StructuredOutputError
+from lbi.models.base import ChatRequest, ModelError
 
 if TYPE_CHECKING:
     from lbi.models.door import ModelDoor
+    from lbi.pipeline.failures import StageFailures
 
 
 async def ask_json(
@@ -19,22 +21,16 @@ async def ask_json(
     request: ChatRequest,
     schema: dict[str, Any],
     stage: str,
-    failed: set[str] | None = None,
-    unit: str = "",
+    failures: StageFailures,
+    unit: str,
+    label: str = "",
 ) -> Any:
-    """The parsed JSON answer, or None when the model gave none that fits the schema.
-
-    With `failed`, a failure that is not the unit's fault (no usable JSON after repair, a cut
-    answer, retries exhausted on timeouts or 5xx) adds `unit` to it: the stage then stores
-    what it has but does not mark the unit done, so the next run asks again."""
+    """The parsed JSON answer, or None when the unit failed: no usable JSON after repair, a cut
+    answer, retries exhausted, a refused request (a context overflow). The failure is recorded
+    for `unit` in `failures`, so the stage does not mark the unit done and the next run asks
+    again; an error that is no unit's fault (a rejected key) is raised."""
     try:
         return await door.chat_json(request, schema, stage=stage)
-    except StructuredOutputError:
-        if failed is not None:
-            failed.add(unit)
-        return None
-    except RetriesExhausted:
-        if failed is None:
-            raise
-        failed.add(unit)
+    except ModelError as e:
+        failures.fail(unit, e, label)
         return None

@@ -15,8 +15,9 @@ from lbi.envs.base import ActionSpace
 from lbi.pipeline import backward
 from lbi.pipeline import filter as filt
 from lbi.pipeline import tasks as task_stage
+from lbi.pipeline.failures import grouped
 from lbi.pipeline.rollout import rollout_tasks
-from lbi.types import Doc, Example, Task, Trajectory, Verdict
+from lbi.types import Doc, Example, Failure, Task, Trajectory, Verdict
 
 if TYPE_CHECKING:
     from lbi.run import RunContext
@@ -202,4 +203,14 @@ def table_row(ctx: RunContext, raw: int, kept: int, judges: list[str]) -> dict[s
             if s in stages
         },
         "calls_per_kept_example": (synth_calls / kept) if kept else None,
+        "failures": failures_by_stage(ctx),
     }
+
+
+def failures_by_stage(ctx: RunContext) -> dict[str, list[tuple[int, str]]]:
+    """The units whose failure is still stored (the next run retries them): per stage, how
+    many failed of each kind, with the first message of that kind."""
+    by_stage: dict[str, list[Failure]] = {}
+    for f in ctx.store.all(Failure):
+        by_stage.setdefault(f.stage, []).append(f)
+    return {stage: grouped(found) for stage, found in by_stage.items()}

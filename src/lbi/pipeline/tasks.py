@@ -17,6 +17,7 @@ from lbi.executor import make_executor
 from lbi.identity import training_setup
 from lbi.models.base import ChatRequest
 from lbi.pipeline.chunking import chunk_docs
+from lbi.pipeline.failures import StageFailures
 from lbi.pipeline.structured import ask_json
 from lbi.progress import stage_progress
 from lbi.prompts import render
@@ -97,7 +98,7 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     todo = [c for c in chunks if c.id not in done]
     door = ctx.door()
     space = env.action_space()
-    failed: set[str] = set()
+    failures = StageFailures(ctx, STAGE, len(chunks), "doc chunks")
 
     async def one(chunk: Doc) -> list[Task]:
         prompt = render(
@@ -114,8 +115,9 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
             _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title}),
             tasks_schema(cfg.tasks_per_chunk),
             STAGE,
-            failed,
+            failures,
             chunk.id,
+            f"chunk {chunk.title!r}",
         )
         return [
             Task(env=env.name, instruction=ins, setup=chunk.setup, origin="docs", doc_id=chunk.id)
@@ -128,9 +130,13 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
         async for chunk, tasks in make_executor(ctx.config.executor).map(
             one, todo, ctx.config.door.concurrency
         ):
-            # A chunk whose call failed transiently is not marked: the next run asks again.
-            ctx.commit([chunk, *tasks], marks=[] if chunk.id in failed else [(STAGE, chunk.id)])
-            advance()
+            # A failed chunk is stored as a failure, not marked: the next run asks again.
+            failed, drop = failures.outcome(chunk.id)
+            marks = [] if failed else [(STAGE, chunk.id)]
+            ctx.commit([chunk, *tasks, *failed], marks=marks, drop=drop)
+            advance(failed=len(failed))
+            failures.check()
+    failures.report()
     return chunks
 
 
@@ -153,6 +159,7 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
             for key, t in sorted(starts.items())
             if f"explore:{key}" not in ctx.store.marked(STAGE)
         ]
+        failures = StageFailures(ctx, STAGE, len(starts), "explorations")
         with stage_progress("tasks from exploration", len(todo), ctx.accountant) as advance:
             for start in todo:
                 probe = Task(
@@ -170,18 +177,25 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
                     observations=[s[:1500] for s in seen],
                     k=cfg.explore_tasks,
                 )
+                unit = f"explore:{sorted(start.setup.items())!r}"
                 value = await ask_json(
                     ctx.door(),
                     _request("explore", prompt, cfg.explore_tasks, {"doc_title": "exploration"}),
                     tasks_schema(cfg.explore_tasks),
                     STAGE,
+                    failures,
+                    unit,
+                    f"exploration of {start.setup}",
                 )
                 tasks = [
                     Task(env=env.name, instruction=i, setup=start.setup, origin="explore")
                     for i in parse_tasks(value, cfg.explore_tasks)
                 ]
-                ctx.commit(tasks, marks=[(STAGE, f"explore:{sorted(start.setup.items())!r}")])
-                advance()
+                failed, drop = failures.outcome(unit)
+                ctx.commit([*tasks, *failed], marks=[] if failed else [(STAGE, unit)], drop=drop)
+                advance(failed=len(failed))
+                failures.check()
+        failures.report()
     finally:
         env.close()
 

@@ -1,13 +1,17 @@
-"""`toy` with steps that cost real CPU, and that can be told to hang: a double for scale-out.
+"""`toy` with steps that cost real CPU, and that can be told to hang or crash: a double for
+scale-out and for failed episodes.
 
 Spec: `lbi.testing.busy_env:make:busy_ms=100,hang=set-a` — every step burns `busy_ms` of CPU
 time (a browser or sandbox step's cost, without the browser); a step of the task named `hang`
-never returns (an environment that stopped answering). Same records as `toy` otherwise.
+never returns (an environment that stopped answering); a step of the task named `crash`
+raises (an environment whose connection broke, while `crash_file` exists when one is named:
+remove the file and the environment has recovered). Same records as `toy` otherwise.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lbi.envs.base import StepResult
@@ -26,17 +30,28 @@ def burn(seconds: float) -> None:
 
 
 class BusyToy(ToyEnv):
-    def __init__(self, busy_ms: float = 0.0, hang: str = "") -> None:
+    def __init__(
+        self, busy_ms: float = 0.0, hang: str = "", crash: str = "", crash_file: str = ""
+    ) -> None:
         super().__init__()
         self.busy_s, self.hang = busy_ms / 1000.0, hang
+        self.crash, self.crash_file = crash, crash_file
 
     def step(self, action: str) -> StepResult:
         if self.hang and self.task is not None and self.task.name == self.hang:
             time.sleep(3600)
+        broken = not self.crash_file or Path(self.crash_file).exists()
+        if self.crash and self.task is not None and self.task.name == self.crash and broken:
+            raise ConnectionResetError("the environment's connection was reset")
         burn(self.busy_s)
         return super().step(action)
 
 
 def make(arg: str, config: Config) -> BusyToy:
     opts = dict(kv.split("=", 1) for kv in arg.split(",") if "=" in kv)
-    return BusyToy(float(opts.get("busy_ms", 0)), opts.get("hang", ""))
+    return BusyToy(
+        float(opts.get("busy_ms", 0)),
+        opts.get("hang", ""),
+        opts.get("crash", ""),
+        opts.get("crash_file", ""),
+    )

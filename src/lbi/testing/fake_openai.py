@@ -4,14 +4,16 @@ Why a real HTTP server and not a mocked client: the door's retry, timeout and co
 behaviour only shows up over real sockets (429 headers, dropped connections, a hung response).
 It answers deterministically (a hash of the last message; a JSON object built from the schema
 when JSON-schema output is asked; a tool call when tools are offered and `tool_calls` is set),
-and injects faults from a script: `srv.faults.extend(["429", "500"])` fails the next two
-requests, `fault_ratio={"503": 0.1}` fails a tenth of them at random (seeded).
+and injects faults (`lbi.testing.fake_faults`): from a script, `srv.faults.extend(["429",
+"500"])` fails the next two requests; `fault_ratio={"503": 0.1}` fails a tenth of them at
+random (seeded); `sticky={"500": 0.2}` fails a fifth of distinct requests every time they are
+sent (an error that outlasts retries), chosen by a hash of their messages.
 
     with FakeOpenAIServer(latency=0.05) as srv:
         ... srv.base_url ...  # "http://127.0.0.1:PORT/v1"
 
-Faults: 429 (with Retry-After), 500, 503, hang (sleeps `hang_s`), drop (closes the socket),
-malformed (a 200 with a truncated JSON body), 401, 404. Run `python -m lbi.testing.fake_openai`
+Faults: see `FAULTS` (429, 5xx, hang, drop, malformed, 401, 404, overflow, quota). Run
+`python -m lbi.testing.fake_openai`
 to serve from a separate process (benchmarks do, so the server does not share a core's event
 loop with the client it measures); `GET /stats` then returns the counters.
 
@@ -41,9 +43,15 @@ from typing import Any
 
 from aiohttp import web
 
-from lbi.testing.providers import Profile, error_body, prompt_schema, refusal, shape_answer
-
-FAULTS = ("429", "500", "503", "hang", "drop", "malformed", "401", "404")
+from lbi.testing.fake_faults import respond, sticky_fault
+from lbi.testing.providers import (
+    Profile,
+    error_body,
+    prompt_schema,
+    refusal,
+    shape_answer,
+    too_large,
+)
 
 
 def _digest(text: str) -> str:
@@ -149,6 +157,7 @@ class FakeOpenAIServer:
         self.match_ids = match_ids
         self.react_actions = list(react_actions or [])
         self.faults: collections.deque[str] = collections.deque()  # consumed one per request
+        self.sticky: dict[str, float] = {}  # fault -> share of distinct requests, every time
         self.replies: collections.deque[str] = collections.deque()  # canned texts, one per answer
         # canned tool-call lists (name, arguments), one list per answer, before `replies`
         self.tool_replies: collections.deque[list[tuple[str, dict[str, Any]]]] = collections.deque()
@@ -197,38 +206,16 @@ class FakeOpenAIServer:
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
 
-    def _next_fault(self) -> str | None:
+    def _next_fault(self, body: dict[str, Any]) -> str | None:
         if self.faults:
             return self.faults.popleft()
+        sticky = sticky_fault(body, self.sticky)
+        if sticky is not None:
+            return sticky
         for fault, ratio in self.fault_ratio.items():
             if self._rng.random() < ratio:
                 return fault
         return None
-
-    async def _fault(self, fault: str, request: web.Request) -> web.StreamResponse:
-        self.faults_served[fault] += 1
-        if fault == "429":
-            with_header = self.profile is None or self.profile.retry_after
-            headers = {"Retry-After": f"{self.retry_after:g}"} if with_header else {}
-            return _error(429, "rate limit reached, slow down", "rate_limit_exceeded", headers)
-        if fault in ("500", "503"):
-            return _error(int(fault), "the server had an error", "server_error")
-        if fault == "401":
-            return _error(401, "Incorrect API key provided.", "invalid_api_key")
-        if fault == "404":
-            return _error(404, "The model does not exist.", "model_not_found")
-        if fault == "hang":
-            await asyncio.sleep(self.hang_s)
-            return _error(504, "hung", "timeout")
-        if fault == "drop":
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response()  # never written: the socket is already gone
-        if fault == "malformed":
-            return web.Response(
-                text='{"id": "x", "choices": [{"mess', content_type="application/json"
-            )
-        raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -243,16 +230,19 @@ class FakeOpenAIServer:
                 self.api_key is not None
                 and request.headers.get("Authorization") != f"Bearer {self.api_key}"
             ):
-                return await self._fault("401", request)
-            fault = self._next_fault()
+                return await respond(self, "401", request)
+            fault = self._next_fault(body)
             if fault is not None:
-                return await self._fault(fault, request)
+                return await respond(self, fault, request)
             refused = refusal(self.profile, body) if self.profile else None
             if self.profile is not None and refused is not None:
                 message = self.profile.refuses[refused]
                 return web.json_response(
                     error_body(self.profile, 400, message, refused), status=400
                 )
+            capped = too_large(self.profile, body) if self.profile else None
+            if capped is not None:
+                return web.json_response(capped, status=400)
             answer = self._answer(body)
             return web.json_response(shape_answer(self.profile, body, answer))
         finally:
@@ -408,13 +398,6 @@ def _literal(body: dict[str, Any]) -> str | None:
     """The one string a `root ::= "..."` grammar allows (what the probe sends)."""
     found = re.fullmatch(r'\s*root ::= "([^"]*)"\s*', str(body.get("grammar") or ""))
     return found.group(1) if found else None
-
-
-def _error(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    body = {"error": {"message": message, "type": code, "param": None, "code": code}}
-    return web.json_response(body, status=status, headers=headers)
 
 
 def _bind(port: int) -> socket.socket:

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbi.testing.fake_thinking import thinking_text, write_thinking
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -34,10 +36,16 @@ class Profile:
     parallel_tools: bool = True  # several tool calls in one answer when asked for several
     grammar: bool = False  # llama.cpp's `grammar` field
     reasoning_tokens: int = 0  # hidden reasoning spent per answer (inside completion_tokens)
+    # Reasoning written out before every answer (lbi.testing.fake_thinking), this many tokens:
+    # inside `<think>` in the content, or in the field `think_field` names.
+    think_tokens: int = 0
+    think_field: str = ""
     usage_details: bool = False  # usage.completion_tokens_details.reasoning_tokens
     error_shape: str = "openai"  # openai {"error": {...}} | list [{"error": {...}}] | flat
     retry_after: bool = True  # 429 answers carry Retry-After
     models_meta: dict[str, Any] = field(default_factory=dict)  # extra fields of GET /models
+    # A completion-token limit above this is refused as too large, the maximum stated (OpenAI).
+    max_output_tokens: int | None = None
     remote: bool = True  # billed per token (a real deployment would need `prices:`)
     source: dict[str, str] = field(default_factory=dict)
 
@@ -90,6 +98,31 @@ PROFILES: dict[str, Profile] = {
             source={
                 "json_schema, tools, reasoning_effort": "docs (Gemini OpenAI compatibility)",
                 "errors as a JSON list, no Retry-After header": "observed in the wild; assumed",
+            },
+        ),
+        Profile(
+            name="thinking",
+            model="qwen3-8b",
+            think_tokens=800,
+            retry_after=False,
+            remote=False,
+            source={
+                "<think> blocks in the content": "docs (Qwen3 model card; llama.cpp and vLLM "
+                "without a reasoning parser pass them through)",
+                "800 tokens of thinking per answer": "assumed (short for Qwen3, longer than "
+                "lbi's act, query and task limits)",
+            },
+        ),
+        Profile(
+            name="thinking-field",
+            model="my-reasoner",  # a name lbi cannot tell thinks: learnt from its answers
+            think_tokens=800,
+            think_field="reasoning_content",
+            error_shape="flat",
+            remote=False,
+            source={
+                "reasoning_content beside the content": "docs (vLLM --reasoning-parser, "
+                "DeepSeek API)",
             },
         ),
         Profile(
@@ -167,6 +200,45 @@ def error_body(profile: Profile, status: int, message: str, param: str | None) -
                       "code": code}}  # fmt: skip
 
 
+def overflow_answer(profile: Profile | None) -> tuple[int, Any]:
+    """(status, body) of the profile's answer to a prompt longer than its context: each
+    provider's documented wording (llama.cpp's type is `exceed_context_size_error`; vLLM says
+    how the request split between messages and completion; Gemini lists the error)."""
+    shape = profile.error_shape if profile is not None else "openai"
+    name = profile.name if profile is not None else ""
+    if name == "llamacpp":
+        return 400, {"error": {"code": 400, "type": "exceed_context_size_error",
+                               "message": "the request exceeds the available context size, "
+                               "try increasing it", "n_prompt_tokens": 5000, "n_ctx": 4096}}  # fmt: skip
+    if shape == "flat":
+        message = ("This model's maximum context length is 4096 tokens. However, you requested "
+                   "5000 tokens (4600 in the messages, 400 in the completion). Please reduce the "
+                   "length of the messages or completion.")  # fmt: skip
+        return 400, error_body(profile, 400, message, None) if profile else {}
+    if shape == "list":
+        message = (
+            "The input token count (5000) exceeds the maximum number of tokens allowed (4096)."
+        )
+        return 400, [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
+    message = ("This model's maximum context length is 4096 tokens. However, your messages "
+               "resulted in 5000 tokens. Please reduce the length of the messages.")  # fmt: skip
+    return 400, {"error": {"message": message, "type": "invalid_request_error",
+                           "param": "messages", "code": "context_length_exceeded"}}  # fmt: skip
+
+
+def too_large(profile: Profile, body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's 400 for a completion-token limit above the model's maximum, or None."""
+    cap = profile.max_output_tokens
+    field = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    sent = body.get(field)
+    if cap is None or not isinstance(sent, int) or sent <= cap:
+        return None
+    message = (f"{field} is too large: {sent}. This model supports at most {cap} completion "
+               f"tokens, whereas you provided {sent}.")  # fmt: skip
+    return {"error": {"message": message, "type": "invalid_request_error", "param": field,
+                      "code": "invalid_value"}}  # fmt: skip
+
+
 _SCHEMA_MARK = "matching this JSON schema:\n"
 
 
@@ -197,21 +269,26 @@ def shape_answer(profile: Profile | None, body: dict[str, Any], answer: dict[str
     usage = answer["usage"]
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     visible = usage["completion_tokens"]
-    spent = profile.reasoning_tokens + visible
+    reasoning = profile.reasoning_tokens + profile.think_tokens
+    thought = thinking_text(profile.think_tokens)
+    spent = reasoning + visible
     if isinstance(limit, int) and spent > limit:
         # Cut at the limit: reasoning first, so a small limit leaves no visible answer at all
         # (OpenAI's reasoning guide: finish_reason "length", empty content).
         room = max(0, limit - profile.reasoning_tokens)
+        thought = thought[: room * 4]
+        room = max(0, room - profile.think_tokens)
         text = message.get("content") or ""
         message["content"] = text[: room * 4]
         message.pop("tool_calls", None)
         choice["finish_reason"] = "length"
         spent = limit
+    if profile.think_tokens:
+        finished = len(thought) == profile.think_tokens * 4
+        write_thinking(message, thought, finished, profile.think_field)
     usage["completion_tokens"] = spent
     usage["total_tokens"] = usage["prompt_tokens"] + spent
     if profile.usage_details:
-        usage["completion_tokens_details"] = {
-            "reasoning_tokens": min(profile.reasoning_tokens, spent)
-        }
+        usage["completion_tokens_details"] = {"reasoning_tokens": min(reasoning, spent)}
     answer["model"] = profile.model
     return answer

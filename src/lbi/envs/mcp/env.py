@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.docs import split_markdown
+from lbi.envs.docs import docs_from_source, split_markdown
 from lbi.envs.mcp.session import McpOptions, McpSession, observation, result_text, result_value
 from lbi.envs.tools.actions import DONE, format_tool_action
 from lbi.envs.tools.schema import describe_tool, function_schema, tool_action_space
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from lbi.config import Config
 
 TEST_SERVER = "lbi.envs.mcp.sqlite_server"
-DOC_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
 
 
 class McpEnv:
@@ -115,14 +114,9 @@ class McpEnv:
             ):
                 continue
             docs += self._split(self.session.read_text(uri), f"mcp:{server}#{uri}", rname)
-        if self.options.docs_dir:
-            root = Path(self.options.docs_dir)
-            if not root.is_dir():
-                raise EnvError(f"mcp docs_dir {root} is not a directory")
-            for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in DOC_SUFFIXES):
-                docs += self._split(
-                    path.read_text(errors="replace"), str(path.relative_to(root)), path.stem
-                )
+        if self.options.docs_dir:  # a folder, a file or module:ATTR
+            for doc in docs_from_source(self.name, self.options.docs_dir):
+                docs += self._split(doc.text, doc.source, doc.title)
         return docs
 
     def _split(self, text: str, source: str, fallback: str) -> list[Doc]:

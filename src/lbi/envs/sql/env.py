@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
+from lbi.envs.data import Shipped
 from lbi.envs.sql import docs as sqldocs
 from lbi.envs.sql.common import Backend, Episode, Result, SqlError, TableInfo, render
 from lbi.envs.sql.scoring import is_ordered, results_match
@@ -216,6 +217,15 @@ class SqlEnv:
             raise EnvError("state_digest() needs an episode: call reset first")
         return self._episode.digest()
 
+    def interrupt(self) -> None:
+        """Called from another thread while a step runs, when the episode is being abandoned
+        (Ctrl-C): SQLite stops the statement at once; a server statement is bounded by its
+        own watchdog (`timeout_s`)."""
+        episode = self._episode
+        stop = getattr(episode, "interrupt", None)
+        if stop is not None:
+            stop()
+
     def _close_episode(self) -> None:
         if self._episode is not None:
             self._episode.close()
@@ -266,15 +276,34 @@ def _option(opts: dict[str, Any], key: str, default: Any, kind: type) -> Any:
         ) from None
 
 
+def _options(config: Config) -> dict[str, Any]:
+    opts = dict(config.env_options.get("sql", {}))
+    if unknown := sorted(set(opts) - _OPTIONS):
+        raise EnvError(f"unknown env_options.sql keys {unknown}; known: {sorted(_OPTIONS)}")
+    return opts
+
+
+def _data_dir(opts: dict[str, Any], config: Config) -> Path:
+    return Path(opts.get("data_dir") or Path(config.run_root) / ".data" / "spider")
+
+
+def shipped_data(arg: str, config: Config) -> Shipped:
+    """The Spider SQLite files (converted on first use, as the environment does), or one."""
+    files = ensure_databases(_data_dir(_options(config), config))
+    if arg:
+        files = {d: f for d, f in files.items() if d.lower() == arg.lower()}
+        if not files:
+            raise EnvError(f"unknown Spider database {arg!r}; see `lbi envs data sql`")
+    return Shipped(files, note="converted from the Spider dump; env_options.sql.data_dir moves it")
+
+
 @register_env(
     "sql",
     "SQL over the 20 Spider-dev databases (SQLite, or any MariaDB/MySQL URL); sql:NAME for one",
 )
 def make_sql_env(arg: str, config: Config) -> SqlEnv:
-    opts = dict(config.env_options.get("sql", {}))
-    if unknown := sorted(set(opts) - _OPTIONS):
-        raise EnvError(f"unknown env_options.sql keys {unknown}; known: {sorted(_OPTIONS)}")
-    data_dir = Path(opts.get("data_dir") or Path(config.run_root) / ".data" / "spider")
+    opts = _options(config)
+    data_dir = _data_dir(opts, config)
     files = ensure_databases(data_dir)
     timeout_s = _option(opts, "timeout_s", 5.0, float)
     fetch_cap = 100_000

@@ -61,6 +61,10 @@ class SqliteEpisode(_Guarded):
             tables[name] = ([d[0] for d in cur.description], cur.fetchall())
         return digest_tables(tables)
 
+    def interrupt(self) -> None:
+        """Stop the statement running in another thread now (SQLite's thread-safe interrupt)."""
+        self.conn.interrupt()
+
     def close(self) -> None:
         self.conn.close()
 

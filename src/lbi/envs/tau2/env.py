@@ -69,6 +69,7 @@ MAX_USER_CALLS = 10  # phone calls the customer may make in one agent step befor
 
 class Tau2Env:
     max_concurrency = 8
+    reset_calls_model = True  # the simulated customer speaks first: no pre-flight reset
 
     def __init__(self, domain: str, config: Config, user_model: Model | None = None) -> None:
         try:

@@ -1,8 +1,8 @@
 """`site`: any website on localhost, observed and driven like MiniWoB.
 
 Options (`config.env_options["site"]`): `url` (start page of a running site), `docs_dir` (the
-site's documentation; without it the site is crawled), `db` (a SQLite file to serve with
-datasette instead of our demo shop), `max_chars` (observation budget), `screenshot`, `visible_only`, `max_pages` (crawl bound).
+site's documentation: a folder, a file or `module:ATTR`; without it the site is crawled), `db`
+(a SQLite file to serve with datasette instead of our demo shop), `max_chars` (observation budget), `screenshot`, `visible_only`, `max_pages` (crawl bound).
 With no options we build the demo shop database and serve it with datasette on 127.0.0.1,
 so `lbi envs check site` runs offline; a served database also yields a benchmark suite whose
 answers come from SQL (site_tasks.py). A user's own URL has no suite, only exploration.
@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
-from lbi.envs.docs import docs_from_folder
+from lbi.envs.data import Shipped
+from lbi.envs.docs import docs_from_source
 from lbi.envs.web import actions
 from lbi.envs.web.confine import Confinement
 from lbi.envs.web.crawl import site_docs
@@ -71,8 +72,10 @@ class SiteEnv:
             raise EnvError(
                 "site: give `url` (a running site) or `db` (a SQLite file to serve), not both"
             )
-        if docs_dir and not Path(docs_dir).is_dir():
-            raise EnvError(f"site: docs_dir is not a folder: {docs_dir}")
+        if docs_dir and ":" not in docs_dir and not Path(docs_dir).exists():
+            raise EnvError(
+                f"site: no documentation at {docs_dir} (a folder, a file or module:ATTR)"
+            )
         self.db = None if url else (Path(db) if db else demo_db())
         self.start = url or shared_server(self.db).url + "/"  # type: ignore[arg-type]
         # Every request of an episode must stay on this origin (confine.py); a file:// site
@@ -93,7 +96,7 @@ class SiteEnv:
     def docs(self) -> list[Doc]:
         if self._docs is None:
             pages = (
-                docs_from_folder(self.name, self.docs_dir)
+                docs_from_source(self.name, self.docs_dir)
                 if self.docs_dir
                 else site_docs(self.name, self.start, max_pages=self.max_pages)
             )
@@ -210,6 +213,11 @@ class SiteEnv:
                 origin="explore",
             )
         ]
+
+
+def shipped_data(arg: str, config: Config) -> Shipped:
+    """The demo shop `site` serves by default (built for this process)."""
+    return Shipped({"shop": demo_db()}, lasting=False, note="the demo shop site serves")
 
 
 @register_env(
