@@ -47,8 +47,13 @@ def test_paper_writes_every_table_and_resumes(tmp_path: Path) -> None:
     arms = {r["variant"] for r in results}
     assert {"none", "docs", "distill", "both", "observation", "model", "gold"} <= arms
     assert {"whole-only", "explore-both", "swap-judge", "swap-labels", "swap-rollouts"} <= arms
-    assert "swap-tasks" in arms
+    assert "swap-tasks" in arms and {"reflexion", "lats"} <= arms
     assert all(r["success"] for r in results if r["variant"] == "gold")
+    # Table 2 has the paper's six columns, each arm's cost per task, and CIs against both
+    table2 = page.split("## Table 2", 1)[1].split("## ", 1)[0]
+    assert "| $ / task | calls / task |" in table2 and "Δ vs both pp [95% CI]" in table2
+    assert all(f"| {a} |" in table2 for a in ("none", "docs", "distill", "reflexion", "lats"))
+    assert "lats pass@1" in table2 and "reflexion pass@1" in table2
     _invoke(tmp_path)  # a rerun resumes: the same episodes, nothing duplicated
     again = json.loads((tmp_path / "evidence" / "paper-toy-toy-5.json").read_text())
     assert sorted(r["id"] for r in again) == sorted(r["id"] for r in results)

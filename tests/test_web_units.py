@@ -11,8 +11,8 @@ import pytest
 from lbi.envs.web import actions
 from lbi.envs.web.axtree import truncate
 from lbi.envs.web.crawl import PageInfo, _Parser, page_doc
-from lbi.envs.web.docs import family, task_docstrings
 from lbi.envs.web.miniwob import QUICK, MiniwobEnv, task_classes
+from lbi.envs.web.miniwob_docs import family, task_docstrings
 from lbi.envs.web.server import build_demo_db
 from lbi.envs.web.site_tasks import same_answer, suite_from_db
 from lbi.envs.web.solutions import SOLVERS, read

@@ -197,12 +197,35 @@ class RetrievalConfig(_Section):
     exact_threshold: int = 20000  # below this many vectors the dense index is exact
 
 
+class ReflexionConfig(_Section):
+    """`--variants reflexion`: up to `trials` tries per task, a reflection after each failure."""
+
+    trials: int = Field(default=3, ge=1)
+    # What says a try failed: `self` = the agent judges its own try from what it observed (one
+    # model call; no benchmark signal, as a real user's agent would have); `reward` = the
+    # environment's own reward, for environments where a real user would see one.
+    failed_by: Literal["self", "reward"] = "self"
+
+
+class LatsConfig(_Section):
+    """`--variants lats`: tree search over actions, states restored by reset + replay."""
+
+    children: int = Field(default=3, ge=1)  # candidate actions sampled per expansion
+    temperature: float = 0.7  # sampling temperature of the candidates
+    max_nodes: int = Field(default=24, ge=1)  # tree nodes created, the root not counted
+    max_calls: int = Field(default=60, ge=1)  # model calls per episode, all kinds together
+    exploration: float = 1.0  # the UCT constant
+    failed_by: Literal["self", "reward"] = "self"  # what ends the search (as for Reflexion)
+
+
 class EvalConfig(_Section):
     seeds: int = 1
     temperature: float = 0.7  # used when seeds > 1
     # None: the suite's longest reference + a margin, at least 8 (lbi.eval.harness.step_limit)
     max_steps: int | None = None
     allow_contamination: bool = False
+    reflexion: ReflexionConfig = Field(default_factory=ReflexionConfig)
+    lats: LatsConfig = Field(default_factory=LatsConfig)
 
 
 class ExecutorConfig(_Section):

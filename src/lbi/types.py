@@ -93,6 +93,24 @@ class Step(BaseModel):
     other_actions: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class Attempt(BaseModel):
+    """One earlier try inside an episode of a multi-try policy: a Reflexion trial, or a branch
+    LATS searched to its end. What the agent judged of it, what it wrote after a failed try,
+    and what the try cost are kept beside the environment's own verdict (`success`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: int
+    steps: list[Step] = Field(default_factory=list)
+    success: bool = False  # the environment's reward, recorded; never shown to the agent
+    judged: bool | None = None  # the agent's own verdict (self-evaluation), None if not asked
+    judge_reason: str = ""
+    reflection: str = ""  # written after a failed try; the next tries see it
+    calls: int = 0  # model calls this try made (acting, judging, reflecting)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 class Trajectory(Record):
     """A whole episode (o_0, a_0, o_1, ..., o_n), kept whether or not it succeeded."""
 
@@ -111,6 +129,10 @@ class Trajectory(Record):
     truncated: bool = False
     stop_reason: str = ""
     final_digest: str = ""
+    # Multi-try policies (lbi.agents.reflexion, lbi.agents.lats): every try, in order; `steps`
+    # above are those of the try the policy settled on. Empty for a single-try policy.
+    attempts: list[Attempt] = Field(default_factory=list)
+    nodes: int = 0  # LATS: tree nodes created (bounded by eval.lats.max_nodes)
 
     def compute_id(self) -> str:
         return content_id("traj", self.task_id, self.model, self.seed, self.sample, self.variant)
@@ -174,6 +196,12 @@ class EvalResult(Record):
     latency_s: float = 0.0
     cost_usd: float = 0.0
     trajectory_id: str = ""
+    # Multi-try policies: how many tries, and whether the first one succeeded (pass@1); the
+    # final try's verdict is `success`. 0 / None for a single-try policy.
+    trials: int = 0
+    first_success: bool | None = None
+    reflections: int = 0
+    nodes: int = 0
 
     def compute_id(self) -> str:
         return content_id("eval", self.suite, self.variant, self.task_id, self.model, self.seed)

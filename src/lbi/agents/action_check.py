@@ -15,12 +15,16 @@ The check is about what the action is, not how it is laid out: an action also pa
 whitespace collapsed to single spaces matches (a SQL query over several lines), and in a
 tool-use space when its canonical tool-call form does (`{'name': 'x'}` written with single
 quotes or without spaces). The action that runs is always the one the model wrote.
+
+At a step where the environment listed its valid actions (`info["valid_actions"]`,
+lbi.envs.base.valid_actions), the check is that list instead (`listed_check`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from lbi.envs.base import ActionSpace
 
@@ -174,6 +178,7 @@ class ActionCheck:
     pattern: re.Pattern[str]
     space: ActionSpace
     starts: list[str]
+    listed: list[str] = field(default_factory=list)  # this step's valid actions, if listed
 
     def allows(self, action: str) -> bool:
         return any(self.pattern.fullmatch(form) for form in _forms(action, self.space))
@@ -184,6 +189,13 @@ class ActionCheck:
             return None
         shown = " ".join(action.split())
         shown = shown if len(shown) <= 120 else shown[:120] + "..."
+        if self.listed:
+            more = len(self.listed) - _SHOWN
+            valid = ", ".join(self.listed[:_SHOWN]) + (f" ... ({more} more)" if more > 0 else "")
+            return (
+                f"Error: `{shown}` is not one of the valid actions at this step; it was not run."
+                f"\nValid actions: {valid}"
+            )
         lines = [f"Error: `{shown}` is not an action of this environment; it was not run."]
         summary = self.space.description.strip().splitlines()[0] if self.space.description else ""
         if summary:
@@ -194,6 +206,9 @@ class ActionCheck:
         if self.space.examples:
             lines.append("For example: " + " | ".join(self.space.examples[:4]))
         return "\n".join(lines)
+
+
+_SHOWN = 40  # valid actions named in an error; the observation lists them all
 
 
 def _forms(action: str, space: ActionSpace) -> list[str]:
@@ -218,3 +233,10 @@ def action_check(space: ActionSpace) -> ActionCheck | None:
     except (UnsupportedGrammar, IndexError, re.error):
         return None
     return ActionCheck(pattern, space, starts)
+
+
+def listed_check(space: ActionSpace, actions: Sequence[str]) -> ActionCheck:
+    """The check for a step at which the environment listed its valid actions: exactly one of
+    them (as the grammar `actions_grammar(actions)` would allow), whitespace collapsed."""
+    pattern = re.compile("|".join(re.escape(a) for a in actions))
+    return ActionCheck(pattern, space, list(actions), listed=list(actions))

@@ -3,21 +3,23 @@
 One episode = one `Trajectory`. Each step is handed to `on_step` as soon as it happens (the
 rollout stage stores it), together with the exact messages and tool schemas the model was sent,
 so training data later matches what the model saw. Unreadable answers and invalid actions become
-error observations; the episode goes on.
+error observations; the episode goes on. Where the environment lists the valid actions for the
+next step (`info["valid_actions"]`, lbi.envs.base.valid_actions), that step's grammar or check
+is built from the list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lbi.agents.action_check import action_check
+from lbi.agents.action_check import ActionCheck, action_check, listed_check
 from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.env_errors import guarded
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
-from lbi.envs.base import ActionSpace, Environment
+from lbi.envs.base import ActionSpace, Environment, actions_grammar, valid_actions
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
 from lbi.types import Step, Task, Trajectory
@@ -53,6 +55,8 @@ class StepContext:
     history: list[Step]
     observation: str
     step: int
+    # The actions the environment listed as valid for this step (None: it listed none).
+    valid_actions: list[str] | None = None
 
 
 class StepRetriever(Protocol):
@@ -84,6 +88,7 @@ def build_messages(
     examples: list[str],
     settings: EpisodeSettings,
     native_tools: bool,
+    reflections: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The paper's prompt sections, laid out so that what stays the same within an episode
     comes first: SYSTEM / OBJECTIVE / START / HISTORY, then what changes at every step,
@@ -95,7 +100,9 @@ def build_messages(
     START is the episode's first observation (a database's schema, the task's page), kept for
     the whole episode: with only the latest observation, a model that got an error saw the error
     and no longer the schema, and repeated its last action (Qwen2.5-Coder-0.5B, measured). An
-    action that repeats an earlier one is marked in HISTORY with the step it repeats."""
+    action that repeats an earlier one is marked in HISTORY with the step it repeats.
+    REFLECTIONS (Reflexion, LATS: lessons written after failed tries) stay the same for a whole
+    episode, so they come before HISTORY."""
     system = render(
         "act_system",
         env=env,
@@ -122,6 +129,7 @@ def build_messages(
         examples=examples,
         instruction=instruction,
         start=_clip(start, settings.obs_chars),
+        reflections=list(reflections),
         history=entries,
         observation="(as at START above)"
         if not history
@@ -178,22 +186,38 @@ class ModelPolicy:
         task: Task,
         settings: EpisodeSettings,
         retriever: StepRetriever | None = None,
+        reflections: Sequence[str] = (),
     ) -> None:
         self.door, self.space, self.task, self.settings = door, space, task, settings
         self.retriever = retriever
+        self.reflections = list(reflections)  # shown in the prompt (Reflexion, LATS)
         self.native_tools = bool(space.tools) and door.capabilities.tools
-        self.grammar = None
-        if settings.constrain and space.grammar and door.capabilities.grammar:
-            self.grammar = None if self.native_tools else react_grammar(space.grammar)
-        # No grammar reached the backend: text actions are checked against the space instead.
         config = getattr(door, "config", None)
-        checking = config is None or config.models.openai.check_actions
-        unchecked = self.grammar is not None or self.native_tools or not checking
-        self.check = None if unchecked else action_check(space)
+        self._checking = config is None or config.models.openai.check_actions
+        self.grammar, self.check = self._constraint(space.grammar, lambda: action_check(space))
         self._retries = 0  # re-asks of repeated failing actions in this episode
+
+    def _constraint(
+        self, rule: str | None, check: Callable[[], ActionCheck | None]
+    ) -> tuple[str | None, ActionCheck | None]:
+        """The answer grammar for the action rule where the backend takes one; else the check
+        that text actions get instead (None where neither applies)."""
+        grammar = None
+        if self.settings.constrain and rule and self.door.capabilities.grammar:
+            grammar = None if self.native_tools else react_grammar(rule)
+        unchecked = grammar is not None or self.native_tools or not self._checking
+        return grammar, None if unchecked else check()
+
+    def _for_step(self, ctx: StepContext) -> tuple[str | None, ActionCheck | None]:
+        """This step's grammar and check: from the actions the environment listed, if it did."""
+        listed = ctx.valid_actions
+        if not listed:
+            return self.grammar, self.check
+        return self._constraint(actions_grammar(listed), lambda: listed_check(self.space, listed))
 
     async def decide(self, ctx: StepContext) -> list[Decision]:
         settings = self.settings
+        grammar, check = self._for_step(ctx)
         examples = await self.retriever.retrieve(ctx, self.door, settings) if self.retriever else []
         messages = build_messages(
             ctx.env,
@@ -204,20 +228,25 @@ class ModelPolicy:
             examples,
             settings,
             self.native_tools,
+            self.reflections,
         )
+        # A test double reads what the prompt shows; left out when empty, so the cache keys of
+        # single-try episodes stay what they were.
+        lessons = {"reflections": self.reflections} if self.reflections else {}
         request = ChatRequest(
             messages=messages,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             seed=settings.seed,
             sample=settings.sample,
-            grammar=self.grammar,
+            grammar=grammar,
             tools=self.space.tools if self.native_tools else None,
             kind="act",
             meta={
                 "step": ctx.step,
                 "reference": self.task.reference,
                 "fallback": self.space.examples,
+                **lessons,
             },
         )
         resp = await self.door.chat(request, stage=settings.stage)
@@ -242,16 +271,19 @@ class ModelPolicy:
                 answers = read_actions(resp)
             except ParseError as e:
                 answers, error = [("", resp.text.strip()[:200])], unreadable(e, False)
+        # A text action outside the action space (or this step's list) is an error, not run.
         return [
             Decision(
-                a, r, resp.text, messages, request.tools, error or self._outside(a), resp.reasoning
+                a,
+                r,
+                resp.text,
+                messages,
+                request.tools,
+                error or (check.error(a) if check is not None else None),
+                resp.reasoning,
             )
             for r, a in answers
         ]
-
-    def _outside(self, action: str) -> str | None:
-        """The error observation for a text action outside the action space (not run)."""
-        return self.check.error(action) if self.check is not None else None
 
 
 def _failed_before(history: list[Step], answers: list[tuple[str, str]]) -> Step | None:
@@ -294,11 +326,13 @@ async def drive(
 ) -> Trajectory:
     """The one episode loop: reset, then decide, act and record until the episode ends. A turn's
     actions run in order; one that comes after the episode ended is recorded as a tool error."""
-    observation, _ = await guarded(env, env.reset, task, settings.seed)
+    observation, start_info = await guarded(env, env.reset, task, settings.seed)
+    # The actions valid at the next step, where the environment lists them.
+    valid = valid_actions(start_info)
     traj = new_trajectory(task, model, settings)
     terminated = truncated = False
     for t in range(settings.max_steps):
-        ctx = StepContext(env.name, task.instruction, traj.steps, observation, t)
+        ctx = StepContext(env.name, task.instruction, traj.steps, observation, t, valid)
         decisions = await policy.decide(ctx)
         if decisions is None:
             break
@@ -313,6 +347,7 @@ async def drive(
                     env, env.step, decision.action
                 )
                 error = bool(info.get("error"))
+                valid = valid_actions(info)  # a decision not run leaves the list as it was
             digest = await guarded(env, env.state_digest) if settings.record_digests else ""
             step = Step(
                 index=len(traj.steps),

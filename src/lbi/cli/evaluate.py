@@ -101,7 +101,9 @@ def eval_(
     variants: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated: none,docs,instruction,observation,model,both,distill (default: all the run supports)."
+            help="Comma-separated: none,docs,instruction,observation,model,both,distill, and the "
+            "inference-time baselines reflexion,lats (eval.reflexion.*, eval.lats.*) "
+            "(default: every retrieval variant the run supports; the baselines only when named)."
         ),
     ] = None,
     seeds: Annotated[
@@ -116,6 +118,7 @@ def eval_(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Evaluate retrieval variants on a benchmark suite; write the report (md, json, png, html)."""
+    from lbi.agents.baselines import BASELINES, check_baselines
     from lbi.agents.retrieval import INDEX_FOR, VARIANTS
     from lbi.envs.base import make_env
     from lbi.envs.preflight import preflight
@@ -138,9 +141,10 @@ def eval_(
         )
     # Inputs first (suite, variants), so a mistyped one leaves no run folder behind.
     asked = [v.strip() for v in variants.split(",")] if variants else []
-    bad = [v for v in asked if v not in VARIANTS]
+    known = [*VARIANTS, *BASELINES]
+    bad = [v for v in asked if v not in known]
     if bad:
-        raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(VARIANTS)}")
+        raise ConfigError(f"unknown variant(s) {', '.join(bad)}; use {', '.join(known)}")
     make = with_suite(lambda: make_env(cfg.env, cfg), suite)
     probe = make()
     try:
@@ -150,6 +154,7 @@ def eval_(
                 f"environment {cfg.env} has no benchmark suites; bring one: --suite FILE.jsonl"
             )
         bench = probe.load_suite(suite)[:limit]
+        check_baselines(probe, asked)
     finally:
         probe.close()
     max_steps, max_steps_from = step_limit(cfg.eval.max_steps, bench)

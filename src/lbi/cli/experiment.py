@@ -120,7 +120,7 @@ def paper(
         only=check_arms([a.strip() for a in arms.split(",") if a.strip()]) if arms else None,
     )
     skip = lora_skip_reason(cfg, plan)
-    est = estimate(plan, n_tasks, lora=skip is None, lora_gold=varies)
+    est = estimate(plan, n_tasks, lora=skip is None, lora_gold=varies, eval_cfg=cfg.eval)
     total = sum(est["eval_calls_max"].values())
     out.print(
         f"plan: {run} · model {cfg.model} · env {cfg.env} · suite {suite} ({n_tasks} tasks) x "

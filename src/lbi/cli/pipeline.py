@@ -188,23 +188,36 @@ def stats(
 @friendly
 def export(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="openai | hf | jsonl")] = "jsonl",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="openai | hf | jsonl | adp")
+    ] = "jsonl",
     out_path: Annotated[
-        Path, typer.Option("--out", "-o", help="Output file (openai, jsonl) or folder (hf).")
+        Path, typer.Option("--out", "-o", help="Output file (openai, jsonl, adp) or folder (hf).")
     ] = Path("dataset.jsonl"),
     rejected: Annotated[
         bool, typer.Option(help="Export the rejected examples instead of the kept ones.")
     ] = False,
+    records: Annotated[
+        str,
+        typer.Option(
+            help="adp: examples, the whole trajectories they come from, or both.",
+        ),
+    ] = "examples",
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Write the dataset: OpenAI chat JSONL, a Hugging Face datasets folder, or plain JSONL."""
+    """Write the dataset: OpenAI chat JSONL, a Hugging Face datasets folder, plain JSONL, or
+    Agent Data Protocol trajectories (JSONL)."""
     from lbi.config import ConfigError, dump_config
     from lbi.pipeline import export as ex
     from lbi.pipeline.synth import action_space, decide
     from lbi.pipeline.synth import stats as compute
-    from lbi.types import Verdict
+    from lbi.types import Trajectory, Verdict
 
+    if records not in ("examples", "trajectories", "both"):
+        raise ConfigError(f"--records must be examples, trajectories or both, not {records!r}")
+    if records != "examples" and format != "adp":
+        raise ConfigError("--records is for --format adp; the other formats export examples")
     ctx = existing_run(run, config, set_)
     decisions = [d for d in decide(ctx) if d.kept != rejected]
     space = action_space(ctx)
@@ -223,11 +236,24 @@ def export(
             },
         }
         n = ex.export_hf(out_path, decisions, ctx.store.all(Verdict), space, native, card)
+    elif format == "adp":
+        from lbi.pipeline.adp import export_adp
+
+        wanted = {d.example.trajectory_id for d in decisions}
+        trajs = [t for t in ctx.store.all(Trajectory) if t.id in wanted]
+        n = export_adp(
+            out_path,
+            decisions if records != "trajectories" else [],
+            trajs if records != "examples" else [],
+            ctx.store.all(Verdict),
+            space,
+        )
     else:
-        raise ConfigError(f"unknown export format {format!r}; use openai, hf or jsonl")
+        raise ConfigError(f"unknown export format {format!r}; use openai, hf, jsonl or adp")
     ctx.store.close()
+    unit = {"openai": "chat samples", "adp": "ADP trajectories"}.get(format, "rows")
     out.print(
-        f"wrote {n} {'rows' if format != 'openai' else 'chat samples'} "
+        f"wrote {n} {unit} "
         f"({len(decisions)} {'rejected' if rejected else 'kept'} examples) to {out_path}"
     )
 

@@ -1,12 +1,16 @@
 """The environment contract, in Gymnasium's shape, and the registry that finds environments.
 
 Text in, text out: observations and actions are strings. A bad action never raises: it comes
-back as an observation with `info["error"] = True`.
+back as an observation with `info["error"] = True`. An environment whose valid actions change
+from step to step may list them for the next step in the `info` of `reset` and `step`, under
+`info["valid_actions"]` (`VALID_ACTIONS`, a list of strings): the agent is then held to that
+list at that step (see `valid_actions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -28,9 +32,40 @@ class ActionSpace:
     examples: list[str] = field(default_factory=list)
     # The action that ends an episode with an empty answer: the evaluation's "floor" policy.
     finish: str | None = None
+    # What language an action's text is written in, for exports that say so (the Agent Data
+    # Protocol's CodeAction.language): "sql", "python" (BrowserGym's calls), or plain "text".
+    language: str = "text"
 
 
 StepResult = tuple[str, float, bool, bool, dict[str, Any]]
+
+# The `info` key (of `reset` and `step`) listing the actions valid at the next step.
+VALID_ACTIONS = "valid_actions"
+
+
+def valid_actions(info: object) -> list[str] | None:
+    """The actions `info` lists as valid at the next step, or None where it lists none.
+
+    Optional: an environment whose valid actions change from step to step (a text adventure's
+    exits, a game's legal moves) puts them in `info["valid_actions"]`, a list of strings, after
+    each `reset` and `step`. A model that takes grammars is then constrained to exactly those
+    strings at that step (`actions_grammar`); for any other, an answer outside the list is an
+    error observation and is not run. The list replaces `ActionSpace.grammar` for that step.
+    Absent, empty, or not a list of strings: no list, the action space alone applies. lbi does
+    not add the list to the prompt: show it in the observation too, as the gym adapter does."""
+    listed = info.get(VALID_ACTIONS) if isinstance(info, Mapping) else None
+    if not isinstance(listed, list | tuple) or not listed:
+        return None
+    return list(listed) if all(isinstance(a, str) for a in listed) else None
+
+
+def gbnf_literal(text: str) -> str:
+    return json.dumps(text)  # GBNF string literals use JSON-style escapes
+
+
+def actions_grammar(actions: Sequence[str]) -> str:
+    """A GBNF rule body that allows exactly these actions."""
+    return " | ".join(map(gbnf_literal, actions))
 
 
 @runtime_checkable
@@ -71,6 +106,20 @@ def reset_calls_model(env: object) -> bool:
     pre-flight (lbi.envs.preflight) then only builds such an environment, never resets it, so
     it spends nothing. Optional attribute `reset_calls_model`; absent means no."""
     return bool(getattr(env, "reset_calls_model", False))
+
+
+def cannot_replay(env: object) -> str | None:
+    """Why `env`'s states cannot be restored by a reset and a replay of the actions that led to
+    them (what LATS needs), or None when they can. Optional attribute `replays` (a bool, with an
+    optional `replays_why`); absent, an environment whose reset asks a model cannot (a simulated
+    user's answers are not the environment's to reproduce), any other can. A replay that gives
+    another state digest than the first time is caught where it happens (lbi.agents.replay)."""
+    declared = getattr(env, "replays", None)
+    if declared is False:
+        return str(getattr(env, "replays_why", "") or "it says its replays are not reproducible")
+    if declared is None and reset_calls_model(env):
+        return "its reset asks a model (a simulated user), whose answers a replay cannot reproduce"
+    return None
 
 
 class EnvError(RuntimeError):

@@ -11,7 +11,8 @@ registered on import is found.) Settings under `env_options.gym` (`GymOptions`):
 `action_description`, `kwargs` (passed to `gymnasium.make`); the actions: `grammar` (a GBNF rule
 for one action, so a grammar-capable model only writes valid ones), `actions` (a fixed list of
 valid actions: a grammar and a check), `actions_info` (an `info` key listing the valid actions
-at each step: shown with the observation, and checked), `action_regex`, `examples`, `finish`;
+at each step: shown with the observation, checked, and passed on as `info["valid_actions"]`,
+which holds the agent to them at each step), `action_regex`, `examples`, `finish`;
 `error_pattern` (a regex: an observation that matches is an error, e.g. "unknown command");
 success: `success_info` (an `info` key that is true when won) and/or `success_score` (the
 episode's return at least this). With a success option the final step's reward is 1.0 for a
@@ -29,7 +30,6 @@ when they change).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lbi.envs.base import ActionSpace, EnvError, StepResult, one_line, register_env
+from lbi.envs.base import (
+    VALID_ACTIONS,
+    ActionSpace,
+    EnvError,
+    StepResult,
+    actions_grammar,
+    one_line,
+    register_env,
+)
 from lbi.envs.docs import docs_from_source
 from lbi.types import Doc, Task
 
@@ -63,10 +71,6 @@ class GymOptions(BaseModel):
     # Whether a seed changes a task (a procedurally drawn level); if not, `lbi experiment paper`
     # holds each task's own gold data out of its retrieval (lbi.envs.base.seeds_vary).
     seeds_vary: bool = False
-
-
-def _gbnf_literal(text: str) -> str:
-    return json.dumps(text)  # GBNF string literals use JSON-style escapes
 
 
 class GymTextEnv:
@@ -113,7 +117,7 @@ class GymTextEnv:
 
     def action_space(self) -> ActionSpace:
         o = self.options
-        grammar = o.grammar or (" | ".join(map(_gbnf_literal, o.actions)) if o.actions else None)
+        grammar = o.grammar or (actions_grammar(o.actions) if o.actions else None)
         description = o.action_description
         if o.actions:
             description += "\nValid actions: " + ", ".join(o.actions)
@@ -127,10 +131,19 @@ class GymTextEnv:
     def _observe(self, obs: Any, info: dict[str, Any]) -> str:
         self._last_obs = str(obs)
         key = self.options.actions_info
+        text = self._last_obs
         if key and isinstance(info.get(key), list | tuple):
             self._valid = [str(a) for a in info[key]]
-            return f"{self._last_obs}\nValid actions: {', '.join(self._valid)}"
-        return self._last_obs
+            text += f"\nValid actions: {', '.join(self._valid)}"
+        self._listed(info)
+        return text
+
+    def _listed(self, info: dict[str, Any]) -> dict[str, Any]:
+        """`info` stating the valid actions for the next step (lbi.envs.base.valid_actions), where
+        `actions_info` names them: the agent's grammar or check then follows them step by step."""
+        if self.options.actions_info and self._valid is not None:
+            info[VALID_ACTIONS] = list(self._valid)
+        return info
 
     def _make_with(self, kwargs: dict[str, Any]) -> None:
         """Make the wrapped game again when a task's constructor arguments differ."""
@@ -176,12 +189,13 @@ class GymTextEnv:
 
     def step(self, action: str) -> StepResult:
         bad = self._invalid(action)
-        if bad:
-            return bad, 0.0, False, False, {"error": True}
+        if bad:  # nothing happened: the same actions are valid next
+            return bad, 0.0, False, False, self._listed({"error": True})
         try:
             obs, reward, terminated, truncated, info = self.gym_env.step(action.strip())
         except Exception as e:  # the wrapped env rejected the action: tell the agent, go on
-            return f"Error: {type(e).__name__}: {e}", 0.0, False, False, {"error": True}
+            error = f"Error: {type(e).__name__}: {e}"
+            return error, 0.0, False, False, self._listed({"error": True})
         info = dict(info or {})
         text = self._observe(obs, info)
         if self._error.search(self._last_obs):

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lbi.agents.baselines import BASELINES, check_baselines, run_baseline
 from lbi.agents.env_errors import EnvCallFailed
 from lbi.agents.react import EpisodeSettings, FixedPolicy, drive, new_trajectory, run_episode
 from lbi.agents.retrieval import INDEX_FOR, VARIANTS, VariantRetriever
@@ -118,6 +119,10 @@ def _result(
         latency_s=wall,
         cost_usd=meter.cost_usd if meter else 0.0,
         trajectory_id=traj.id,
+        trials=len(traj.attempts),
+        first_success=traj.attempts[0].success if traj.attempts else None,
+        reflections=sum(bool(a.reflection) for a in traj.attempts),
+        nodes=traj.nodes,
     )
 
 
@@ -147,6 +152,7 @@ async def evaluate(
     probe = make_env()
     tasks = probe.load_suite(plan.suite)[: plan.limit]
     require_benchmark(tasks, plan.suite)
+    check_baselines(probe, plan.variants)
     floors = [
         p
         for p in ("floor:empty", "floor:constant")
@@ -194,12 +200,6 @@ async def evaluate(
                     plan, variant, task, seed, door.name, traj, None, time.perf_counter() - start
                 )
             meter = MeteredDoor(door)
-            retriever = VariantRetriever(
-                variant,
-                indexes.get(INDEX_FOR.get(variant, "")),
-                ctx.config.retrieval,
-                plan.held_out.get(task.id, frozenset()),
-            )
             settings = EpisodeSettings(
                 max_steps=plan.max_steps,
                 temperature=temperature,
@@ -208,7 +208,16 @@ async def evaluate(
                 variant=variant,
                 stage=f"eval:{variant}",
             )
-            traj = await run_episode(meter, env, task, settings, retriever)  # type: ignore[arg-type]
+            if variant in BASELINES:
+                traj = await run_baseline(variant, meter, env, task, settings, ctx.config.eval)  # type: ignore[arg-type]
+            else:
+                retriever = VariantRetriever(
+                    variant,
+                    indexes.get(INDEX_FOR.get(variant, "")),
+                    ctx.config.retrieval,
+                    plan.held_out.get(task.id, frozenset()),
+                )
+                traj = await run_episode(meter, env, task, settings, retriever)  # type: ignore[arg-type]
             return traj, _result(
                 plan, variant, task, seed, door.name, traj, meter, time.perf_counter() - start
             )

@@ -33,6 +33,7 @@ from lbi.eval.stats import (
     floor_scores,
     summarize,
 )
+from lbi.eval.trials import TrialSummary, trial_summaries
 from lbi.types import EvalResult
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -102,6 +103,24 @@ def _table_rows(
             }
         )
     return rows
+
+
+def _trial_rows(summaries: Sequence[TrialSummary]) -> list[dict[str, str]]:
+    return [
+        {
+            "variant": t.variant,
+            "episodes": str(t.episodes),
+            "pass1": _pct(t.pass_at_1),
+            "final": _pct(t.final),
+            "trials": f"{t.mean_trials:.1f}",
+            "reflections": f"{t.mean_reflections:.1f}",
+            "nodes": f"{t.mean_nodes:.1f}" if t.mean_nodes else "—",
+            "calls": f"{t.mean_calls:.1f}",
+            "tokens": f"{t.mean_tokens:,.0f}",
+            "cost": f"{t.mean_cost_usd:.4f}",
+        }
+        for t in summaries
+    ]
 
 
 def _p(p: float, digits: int = 3) -> str:
@@ -223,6 +242,7 @@ def _context(
         "meta": meta,
         "rows": _table_rows(summaries, comparisons),
         "comparisons": _comparison_rows(comparisons),
+        "trials": _trial_rows(trial_summaries(results)),
         "baseline": BASELINE,
         "max_k": max_k,
         "floor": [
@@ -283,6 +303,7 @@ def write_report(
         "comparisons": [c.model_dump() for c in comparisons],
         "floor": [f.model_dump() for f in floor],
         "flips": [f.model_dump() for f in flips(results)],
+        "trials": [t.model_dump() for t in trial_summaries(results)],
         "contamination": contamination.model_dump() if contamination else None,
         "results": [r.model_dump() for r in results],
         "files": {

@@ -2,7 +2,9 @@
 
 Three behaviours, so tests and demos run offline and exactly:
 - canned answers by prompt kind (`request.kind`), derived from the request's `meta`;
-- a policy that replays a task's reference solution (`meta["reference"]`, step `meta["step"]`);
+- a policy that replays a task's reference solution (`meta["reference"]`, step `meta["step"]`),
+  or after a failed try the plan its latest reflection wrote (`meta["reflections"]`), with a
+  self-evaluation, reflection and value function to match (Reflexion, LATS);
 - a simulated user (`user_sim`) that makes the one tool call (a JSON line) the other side's
   latest message asks of it, says "Done." after its result, and "ok" otherwise;
 - replay of real model outputs recorded by the door (`scripted:replay=PATH.jsonl`).
@@ -42,9 +44,27 @@ def _tasks(req: ChatRequest) -> str:
     return json.dumps({"tasks": tasks})
 
 
+def _plan(reflection: str) -> list[str] | None:
+    """The actions a reflection's last `Plan:` line names (a JSON list, or `a; b; c`)."""
+    lines = [x for x in reflection.splitlines() if x.strip().startswith("Plan:")]
+    if not lines:
+        return None
+    text = lines[-1].strip().removeprefix("Plan:").strip()
+    try:
+        got = json.loads(text)
+    except ValueError:
+        got = [a.strip() for a in text.split(";")]
+    return [str(a) for a in got if str(a).strip()] if isinstance(got, list) else None
+
+
 def _act(req: ChatRequest) -> str:
     step = int(req.meta.get("step", 0))
     reference = list(req.meta.get("reference") or [])
+    # After a failed try (Reflexion, LATS) the policy follows its latest reflection's plan:
+    # the reflection, not the reference, decides what the next try does.
+    reflections = list(req.meta.get("reflections") or [])
+    plan = _plan(str(reflections[-1])) if reflections else None
+    reference = plan if plan is not None else reference
     fallback = list(req.meta.get("fallback") or []) or ["submit"]
     if step < len(reference):
         action = reference[step]
@@ -73,6 +93,28 @@ def _judge(req: ChatRequest) -> str:
     return json.dumps(
         {"verdicts": [{"example": n + 1, **verdict} for n in range(int(req.meta.get("count", 1)))]}
     )
+
+
+def _self_eval(req: ChatRequest) -> str:
+    """A try succeeded when it took exactly the reference's actions."""
+    actions, reference = list(req.meta.get("actions") or []), list(req.meta.get("reference") or [])
+    ok = bool(reference) and actions == reference
+    why = "the actions match the task's solution" if ok else "the actions differ from the solution"
+    return json.dumps({"success": ok, "reason": why})
+
+
+def _reflect(req: ChatRequest) -> str:
+    """What went wrong (the actions taken) and a plan (the reference) for the next try."""
+    did = "; ".join(str(a) for a in req.meta.get("actions") or []) or "nothing"
+    plan = json.dumps(list(req.meta.get("reference") or []))
+    return f"I did {did}, which did not accomplish the task.\nPlan: {plan}"
+
+
+def _value(req: ChatRequest) -> str:
+    """High while the actions so far are the start of the reference, low once they leave it."""
+    actions, reference = list(req.meta.get("actions") or []), list(req.meta.get("reference") or [])
+    on_track = actions == reference[: len(actions)]
+    return json.dumps({"score": 9 if on_track else 2, "reason": "scripted value"})
 
 
 def _query(req: ChatRequest) -> str:
@@ -109,6 +151,9 @@ DEFAULT_HANDLERS: dict[str, Handler] = {
     "judge": _judge,
     "query": _query,
     "user_sim": _user_sim,
+    "self_eval": _self_eval,
+    "reflect": _reflect,
+    "value": _value,
 }
 
 

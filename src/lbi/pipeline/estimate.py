@@ -74,10 +74,15 @@ def synth_estimate(config: Config, env: Environment) -> Estimate:
 def eval_estimate(
     config: Config, suite: str, tasks: int, variants: list[str], seeds: int, max_steps: int
 ) -> Estimate:
-    """At most `max_steps` calls per episode (the limit lbi.eval.harness.step_limit chose)."""
-    episodes = tasks * len(variants) * seeds
+    """At most `max_steps` calls per episode (the limit lbi.eval.harness.step_limit chose); a
+    baseline (Reflexion, LATS) at most its own cap (lbi.agents.baselines.calls_at_most)."""
+    from lbi.agents.baselines import BASELINES, calls_at_most
+
+    per_episode = sum(
+        calls_at_most(v, config.eval, max_steps) if v in BASELINES else max_steps for v in variants
+    )
     what = (
         f"eval of {tasks} {suite} tasks x {len(variants)} variants x {seeds} seeds "
         f"with {config.model}"
     )
-    return _estimate(config, what, episodes * max_steps, 0)
+    return _estimate(config, what, tasks * seeds * per_episode, 0)

@@ -11,8 +11,8 @@ from lbi.eval.stats import FLOOR_PREFIX, StatsError, compare, floor_scores, summ
 from lbi.types import EvalResult
 
 TABLES = {
-    "Table 2 — in-context (none / RAG over docs / distillation / Learn-by-interact)": [
-        "docs", "distill", "both"],
+    "Table 2 — in-context (none / RAG over docs / distillation / Reflexion / LATS / "
+    "Learn-by-interact)": ["docs", "distill", "reflexion", "lats", "both"],
     "Table 4 — retrieval (observation / model / both)": ["observation", "model", "both"],
     "Backward-construction ablation (whole-trajectory labels only vs windows)": [
         "whole-only", "both"],
@@ -70,6 +70,59 @@ def comparison_rows(results: list[EvalResult], arms: list[str]) -> list[str]:
             f"[{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] | {mde} | {found} |"
         )
     return rows
+
+
+TABLE2_NOTE = (
+    "Cost is the mean per task (episode) of the model's spend at the configured prices, its "
+    "calls and its tokens; Reflexion and LATS pay theirs at every task, lbi's arms once ahead "
+    "(synthesis, Table 1). `*`: the 95% CI excludes 0."
+)
+
+
+def _delta(results: list[EvalResult], arm: str, base: str) -> str:
+    """Δ pp [95% CI] of `arm` against `base`, paired per task; "—" where they share no pair."""
+    if arm == base:
+        return ""
+    try:
+        c = compare(results, arm, base)
+    except StatsError:
+        return "—"
+    mark = " *" if c.ci_low > 0 or c.ci_high < 0 else ""
+    return f"{100 * c.diff:+.1f} [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]{mark}"
+
+
+def table2_rows(results: list[EvalResult], arms: list[str]) -> list[str]:
+    """Table 2 with what each arm spent per task beside its success (the paper has no cost
+    column), and paired differences against `none` and against lbi's `both`."""
+    rows = [
+        "| arm | success % | $ / task | calls / task | tokens / task | Δ vs none pp [95% CI] | "
+        "Δ vs both pp [95% CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for arm in ["none", *[a for a in arms if a != "none"]]:
+        rs = [r for r in results if r.variant == arm]
+        if not rs:
+            continue
+        n = len(rs)
+        tokens = sum(r.prompt_tokens + r.completion_tokens for r in rs) / n
+        rows.append(
+            f"| {arm} | {_pct(sum(r.success for r in rs) / n)} | "
+            f"{sum(r.cost_usd for r in rs) / n:.4f} | {sum(r.calls for r in rs) / n:.1f} | "
+            f"{tokens:,.0f} | {_delta(results, arm, 'none')} | {_delta(results, arm, 'both')} |"
+        )
+    return rows
+
+
+def tries_line(results: list[EvalResult]) -> str | None:
+    """pass@1 (the first try) next to the final success of the arms that try several times."""
+    from lbi.eval.trials import trial_summaries
+
+    parts = [
+        f"{t.variant} pass@1 {_pct(t.pass_at_1)}%, final {_pct(t.final)}% "
+        f"({t.mean_trials:.1f} tries, {t.mean_calls:.1f} calls per task)"
+        for t in trial_summaries(results)
+    ]
+    return "Several tries per task: " + "; ".join(parts) + "." if parts else None
 
 
 SWAP_ARMS = ("both", "gold", "swap-tasks", "swap-rollouts", "swap-labels", "swap-judge")
@@ -170,7 +223,12 @@ def write_page(ev: Evidence, out_dir: Path, page: str) -> Path:
         if title.startswith("Table 3") and ev.lora_skipped:
             lines.append(f"Skipped: {ev.lora_skipped}.")
             continue
-        lines += comparison_rows(uniform, arms)
+        if title.startswith("Table 2"):
+            lines += [*table2_rows(uniform, arms), "", TABLE2_NOTE]
+            if (tries := tries_line(uniform)) is not None:
+                lines += ["", tries]
+        else:
+            lines += comparison_rows(uniform, arms)
         if title.startswith("Table 3") and ev.training:
             lines += ["", "Training:", "", *(f"- {t}" for t in ev.training)]
         if title.startswith("Gold"):

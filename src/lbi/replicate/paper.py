@@ -1,6 +1,7 @@
 """`lbi experiment paper`: the paper's tables for one model, environment and suite.
 
-Table 1 (data) from the synthesis run; Table 2 (none / docs RAG / distill / lbi `both`) and
+Table 1 (data) from the synthesis run; Table 2 (none / docs RAG / distill / Reflexion / LATS /
+lbi `both`, with each arm's cost per task) and
 Table 4 (observation / model / both) from one evaluation of that run; the backward-construction
 ablation (whole-trajectory labels only vs windows); Table 6 (tasks from docs vs exploration);
 gold data (the environment's reference solutions at seeds kept out of evaluation) and the stage
@@ -10,15 +11,17 @@ Every arm is a run, so a rerun resumes; the door's budget caps the spend.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lbi.agents.baselines import BASELINES, calls_at_most, check_baselines
 from lbi.agents.retrieval import INDEX_FOR
-from lbi.config import Config, ConfigError
-from lbi.envs.base import seeds_vary
+from lbi.config import Config, ConfigError, EvalConfig
+from lbi.envs.base import cannot_replay, seeds_vary
 from lbi.eval.contamination import overlap_report
 from lbi.eval.harness import EvalPlan, evaluate, supported_variants
 from lbi.pipeline.indexes import build_index
@@ -36,7 +39,7 @@ HELD_OUT = (
     "(an adapter trained on the evaluated tasks' own answers would measure recall, not learning)."
 )
 
-TABLE2 = ["none", "docs", "distill", "both"]
+TABLE2 = ["none", "docs", "distill", "reflexion", "lats", "both"]
 TABLE4 = ["observation", "model", "both"]
 SWAPS = ["swap-tasks", "swap-rollouts", "swap-labels", "swap-judge"]
 LORA = ["lora-lbi", "lora-gold"]
@@ -81,13 +84,25 @@ def calls_per_step(arm: str) -> int:
 
 
 def estimate(
-    plan: PaperPlan, n_tasks: int, lora: bool = True, lora_gold: bool = True
+    plan: PaperPlan,
+    n_tasks: int,
+    lora: bool = True,
+    lora_gold: bool = True,
+    eval_cfg: EvalConfig | None = None,
 ) -> dict[str, Any]:
-    """Upper bounds on evaluation model calls (every episode runs to the step limit)."""
+    """Upper bounds on evaluation model calls (every episode runs to the step limit; Reflexion
+    and LATS to their caps)."""
     episodes = n_tasks * plan.seeds
     skipped = ([] if lora else LORA) + ([] if lora_gold else ["lora-gold"])
     arms = [a for a in plan.arms() if a not in skipped]
-    per_arm = {a: episodes * plan.max_steps * calls_per_step(a) for a in arms}
+    cfg = eval_cfg or EvalConfig()
+
+    def per_episode(a: str) -> int:
+        if a in BASELINES:
+            return calls_at_most(a, cfg, plan.max_steps)
+        return plan.max_steps * calls_per_step(a)
+
+    per_arm = {a: episodes * per_episode(a) for a in arms}
     return {"tasks": n_tasks, "episodes_per_arm": episodes, "eval_calls_max": per_arm}
 
 
@@ -108,18 +123,20 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
     cfg.synth.seed = max(cfg.synth.seed, plan.synth_seed())
     main = open_run(cfg, plan.name)
     model = main.door().name
-    say(f"synthesis: run {plan.name} (rollout seeds from {cfg.synth.seed})")
-    table1 = {"docs tasks": await run_all(main)}
     make_env = main.env_factory()
     probe = make_env()
-    bench = probe.load_suite(plan.suite)
-    varies = seeds_vary(probe)
-    probe.close()
+    try:
+        bench = probe.load_suite(plan.suite)
+        varies = seeds_vary(probe)
+        plan, skipped = without_lats(probe, plan)  # before synthesis spends anything
+    finally:
+        probe.close()
+    say(f"synthesis: run {plan.name} (rollout seeds from {cfg.synth.seed})")
+    table1 = {"docs tasks": await run_all(main)}
     eplan = EvalPlan(plan.suite, [], plan.seeds, 0.0, plan.max_steps)
+    usable = [*supported_variants(main), *BASELINES]
     eplan.variants = [
-        v
-        for v in dict.fromkeys(TABLE2 + TABLE4)
-        if v in supported_variants(main) and (v == "none" or plan.wants(v))
+        v for v in dict.fromkeys(TABLE2 + TABLE4) if v in usable and (v == "none" or plan.wants(v))
     ]
     indexes = {
         k: build_index(main, k) for k in {INDEX_FOR[v] for v in eplan.variants if v in INDEX_FOR}
@@ -179,11 +196,28 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         command=plan.command,
         gold_success=sum(t.success for t in gold) / len(gold) if gold else None,
         training=training,
-        notes=[contamination_line(main, bench, plan.seeds), *([] if varies else [HELD_OUT])],
+        notes=[
+            contamination_line(main, bench, plan.seeds),
+            *([] if varies else [HELD_OUT]),
+            *skipped,
+        ],
     )
     main.save_accounting()
     await main.aclose()
     return write_page(ev, plan.out_dir, plan.page)
+
+
+def without_lats(env: Any, plan: PaperPlan) -> tuple[PaperPlan, list[str]]:
+    """LATS needs an environment that replays: asked for by name on one that cannot, it is
+    refused in one line; among all the arms, it is left out, and the page says why."""
+    why = cannot_replay(env)
+    if why is None or "lats" not in plan.arms():
+        return plan, []
+    if plan.only is not None:
+        check_baselines(env, ["lats"])
+    only = [a for a in plan.arms() if a != "lats"]
+    note = f"LATS was not run: it restores states by reset + replay; {env.name} cannot ({why})."
+    return dataclasses.replace(plan, only=only), [note]
 
 
 def contamination_line(main: Any, bench: list[Task], seeds: int) -> str:

@@ -107,6 +107,7 @@ class SqlEnv:
             grammar=_grammar(self.backend.dialect),
             examples=examples,
             finish="submit",
+            language="sql",
         )
 
     # -- episodes ------------------------------------------------------------------------------

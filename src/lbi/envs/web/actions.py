@@ -112,7 +112,9 @@ def action_space(subsets: list[str], examples: list[str]) -> ActionSpace:
         "square brackets before them in the accessibility tree: the element on the line "
         f"`[ID] button 'Submit'` is clicked with click('ID').\n\n{text}"
     )
-    return ActionSpace(description=description, grammar=grammar(aset), examples=examples)
+    return ActionSpace(
+        description=description, grammar=grammar(aset), examples=examples, language="python"
+    )
 
 
 def parse(aset: Any, action: str) -> str:

@@ -1,10 +1,8 @@
 """`miniwob`: the 125 MiniWoB++ tasks, driven through BrowserGym's task objects.
 
-We do not use BrowserGym's `BrowserEnv`: it launches a second browser for a chat window
-(ignoring `executable_path`, so it fails with Debian's Chromium), relaunches Chromium every
-reset, and takes a DOM snapshot, a screenshot and a 0.5 s nap every step. Instead each episode
-builds BrowserGym's own MiniWoB task object, calls its `setup(page)` on a fresh context of our
-shared browser and its `validate(page, ...)` after each action: the reward is the task's own.
+Each episode builds BrowserGym's own MiniWoB task object, calls its `setup(page)` on a fresh
+context of our shared browser and its `validate(page, ...)` after each action: the reward is
+the task's own. That episode plumbing is shared with every BrowserGym family (bgym.py).
 
 `--env miniwob` spans every task (a task's `setup["task"]` names it); `miniwob.NAME` narrows
 the environment (docs, suites, sample tasks) to one.
@@ -18,10 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lbi.envs.base import ActionSpace, EnvError, StepResult, register_env
+from lbi.envs.base import ActionSpace, EnvError, register_env
 from lbi.envs.web import actions
-from lbi.envs.web.docs import miniwob_docs
-from lbi.envs.web.session import PageSession
+from lbi.envs.web.bgym import BrowserGymTaskEnv
+from lbi.envs.web.miniwob_docs import miniwob_docs
+from lbi.envs.web.session import SESSION_OPTIONS, PageSession, session_options
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ QUICK = [
     "enter-password",
     "login-user",
 ]
-OPTIONS = {"max_chars", "screenshot", "visible_only"}
+OPTIONS = SESSION_OPTIONS
 EXAMPLES = ["click('12')", "fill('5', 'hello')", "select_option('7', 'Blue')"]
 
 
@@ -80,7 +79,7 @@ def benchmark_task(name: str) -> Task:
     )
 
 
-class MiniwobEnv:
+class MiniwobEnv(BrowserGymTaskEnv):
     name = "miniwob"
     max_concurrency = 4  # episodes share one browser; each call is short
     seeds_vary = True  # a seed draws the task's utterance and page
@@ -98,19 +97,19 @@ class MiniwobEnv:
             )
         self.only = only
         self.url = miniwob_url()
-        self.session = PageSession(
-            actions.MINIWOB_SUBSETS,
-            max_chars=max_chars,
-            screenshot=screenshot,
-            visible_only=visible_only,
+        super().__init__(
+            PageSession(
+                actions.MINIWOB_SUBSETS,
+                max_chars=max_chars,
+                screenshot=screenshot,
+                visible_only=visible_only,
+            )
         )
-        self.task: Any = None  # the BrowserGym task object of the running episode
-        self.done = False
 
     def docs(self) -> list[Doc]:
-        return miniwob_docs(
-            self.name, [self.only] if self.only else list(task_classes()), self.action_space()
-        )
+        names = [self.only] if self.only else list(task_classes())
+        descs = {n: task_classes()[n].desc for n in names}
+        return miniwob_docs(self.name, descs, self.action_space())
 
     def action_space(self) -> ActionSpace:
         return actions.action_space(actions.MINIWOB_SUBSETS, EXAMPLES)
@@ -122,31 +121,11 @@ class MiniwobEnv:
                 f"task {task.name or task.id} names no MiniWoB task (setup['task']={name!r})"
             )
         seed = int(task.setup.get("seed", 0) if seed is None else seed)
-        self.task = task_classes()[name](seed=seed, base_url=self.url)
-        page = self.session.open(viewport=self.task.viewport)
-        goal, _ = self.session.run(lambda: self.task.setup(page))
-        self.session.goal = str(goal)
-        self.done = False
-        return self.session.observe(), {"task": name, "seed": seed, "goal": self.session.goal}
+        obs = self.start(name, seed)
+        return obs, {"task": name, "seed": seed, "goal": self.session.goal}
 
-    def step(self, action: str) -> StepResult:
-        if self.task is None:
-            return "Error: call reset() before step().", 0.0, False, False, {"error": True}
-        error = self.session.act(action)
-        reward, done, _, info = self.session.run(lambda: self.task.validate(self.session.page, []))
-        self.done = bool(done)
-        obs = self.session.observe()
-        out: dict[str, Any] = {"error": bool(error), "task_info": info}
-        if self.session.view and self.session.view.screenshot_png_b64:
-            out["screenshot_png_b64"] = self.session.view.screenshot_png_b64
-        return obs, float(reward), self.done, False, out
-
-    def state_digest(self) -> str:
-        return self.session.digest(extra=str(self.done))
-
-    def close(self) -> None:
-        self.session.close_context()
-        self.task = None
+    def make_task(self, name: str, seed: int) -> Any:
+        return task_classes()[name](seed=seed, base_url=self.url)
 
     def suites(self) -> list[str]:
         return ["miniwob-all", "miniwob-quick"]
@@ -195,9 +174,4 @@ def _factory(arg: str, config: Config) -> MiniwobEnv:
         raise EnvError(
             f"unknown miniwob option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTIONS))}"
         )
-    return MiniwobEnv(
-        only=arg,
-        max_chars=int(opts.get("max_chars", 6000)),
-        screenshot=bool(opts.get("screenshot", False)),
-        visible_only=bool(opts.get("visible_only", False)),
-    )
+    return MiniwobEnv(only=arg, **session_options(opts))

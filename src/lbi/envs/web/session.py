@@ -1,6 +1,6 @@
 """One episode's browser state: a fresh context and page in the shared browser.
 
-Both web environments (MiniWoB and any local site) are a `PageSession` plus a way to start a
+Every web environment (MiniWoB, any local site) is a `PageSession` plus a way to start a
 task and judge it, so observation and action handling is written once. Every Playwright call
 goes through `Browser.call`, i.e. onto the browser's own thread.
 """
@@ -23,6 +23,17 @@ T = TypeVar("T")
 ACTION_TIMEOUT_MS = actions.ACTION_TIMEOUT_MS
 SETTLE_S = 0.05  # let JS handlers fire after an action (BrowserGym waits a flat 0.5 s)
 STUCK_MS = 10_000  # a page that cannot run a no-op script this long is stuck (legit ones: < 1 s)
+# The options every web environment takes for its observation (env_options.<env>.*).
+SESSION_OPTIONS = {"max_chars", "screenshot", "visible_only"}
+
+
+def session_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """`PageSession` keyword arguments from an environment's options, with the defaults."""
+    return {
+        "max_chars": int(opts.get("max_chars", 6000)),
+        "screenshot": bool(opts.get("screenshot", False)),
+        "visible_only": bool(opts.get("visible_only", False)),
+    }
 
 
 class PageSession:

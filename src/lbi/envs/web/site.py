@@ -30,14 +30,14 @@ from lbi.envs.web.confine import Confinement
 from lbi.envs.web.crawl import site_docs
 from lbi.envs.web.docs import action_reference
 from lbi.envs.web.server import demo_db, shared_server
-from lbi.envs.web.session import PageSession
+from lbi.envs.web.session import SESSION_OPTIONS, PageSession, session_options
 from lbi.envs.web.site_tasks import same_answer, suite_from_db
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
     from lbi.config import Config
 
-OPTIONS = {"url", "docs_dir", "db", "max_chars", "screenshot", "visible_only", "max_pages"}
+OPTIONS = {"url", "docs_dir", "db", "max_pages", *SESSION_OPTIONS}
 VIEWPORT = {"width": 1280, "height": 720}
 EXAMPLES = [
     "click('12')",
@@ -236,8 +236,6 @@ def _factory(arg: str, config: Config) -> SiteEnv:
         url=opts.get("url"),
         docs_dir=opts.get("docs_dir"),
         db=opts.get("db"),
-        max_chars=int(opts.get("max_chars", 6000)),
-        screenshot=bool(opts.get("screenshot", False)),
-        visible_only=bool(opts.get("visible_only", False)),
+        **session_options(opts),
         max_pages=int(opts.get("max_pages", 25)),
     )
