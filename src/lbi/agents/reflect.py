@@ -61,20 +61,33 @@ def _meta(task: Task, steps: Sequence[Step], **more: Any) -> dict[str, Any]:
     return {"actions": [s.action for s in steps], "reference": task.reference, **more}
 
 
+async def _judge(
+    door: Door,
+    prompt: str,
+    schema: dict[str, Any],
+    kind: str,
+    task: Task,
+    steps: Sequence[Step],
+    settings: EpisodeSettings,
+) -> str:
+    """A short structured judgement of the steps so far (a verdict or a value)."""
+    request = ChatRequest(
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=160,
+        seed=settings.seed,
+        json_schema=schema,
+        kind=kind,
+        meta=_meta(task, steps),
+    )
+    return (await door.chat(request, stage=settings.stage)).text
+
+
 async def self_evaluate(
     door: Door, env: str, task: Task, start: str, steps: Sequence[Step], settings: EpisodeSettings
 ) -> tuple[bool, str]:
     """The agent's own verdict on a finished try: (succeeded, why)."""
     prompt = render("self_eval", **_context(env, task, start, steps, settings))
-    request = ChatRequest(
-        messages=[{"role": "user", "content": prompt}],
-        max_tokens=160,
-        seed=settings.seed,
-        json_schema=VERDICT,
-        kind="self_eval",
-        meta=_meta(task, steps),
-    )
-    return read_verdict((await door.chat(request, stage=settings.stage)).text)
+    return read_verdict(await _judge(door, prompt, VERDICT, "self_eval", task, steps, settings))
 
 
 def read_verdict(text: str) -> tuple[bool, str]:
@@ -123,15 +136,7 @@ async def value(
     """The model's estimate, in [0, 1], that going on from these steps accomplishes the task."""
     context = _context(env, task, start, steps, settings)
     prompt = render("value", **context, reflections=list(reflections))
-    request = ChatRequest(
-        messages=[{"role": "user", "content": prompt}],
-        max_tokens=160,
-        seed=settings.seed,
-        json_schema=SCORE,
-        kind="value",
-        meta=_meta(task, steps),
-    )
-    return read_score((await door.chat(request, stage=settings.stage)).text)
+    return read_score(await _judge(door, prompt, SCORE, "value", task, steps, settings))
 
 
 def read_score(text: str) -> float:
