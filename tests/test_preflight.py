@@ -209,3 +209,22 @@ def test_a_malformed_jsonl_line_names_the_file_line(tmp_path: Path) -> None:
             argv += ["--suite", str(path)]
         line = _refused(tmp_path, argv, GYM, "s.jsonl: line 3 is not JSON")
         assert "line 1" not in line
+
+
+def test_every_synthesis_start_of_the_many_database_sql_env_resets() -> None:
+    """`experiment paper --env sql` (all 20 Spider databases) stopped at the pre-flight: the
+    guide's chunk named no database, so tasks written from it could never start."""
+    from lbi.config import Config
+    from lbi.envs.base import make_env
+    from lbi.envs.preflight import preflight
+    from lbi.pipeline.preflight import synth_starts
+
+    cfg = Config(env="sql", model="scripted", synth={"max_chunks": 30})
+    env = make_env("sql", cfg)
+    starts = synth_starts(cfg, env)
+    env.close()
+    assert len(env.databases) > 1 and len(starts) > len(env.databases)
+    assert all(t.setup.get("db") in env.databases for t in starts), [t.setup for t in starts]
+    assert preflight(lambda: make_env("sql", cfg), lambda e: synth_starts(cfg, e)) >= len(
+        env.databases
+    )

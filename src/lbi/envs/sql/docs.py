@@ -97,4 +97,9 @@ Databases: {", ".join(f"`{d}`" for d in databases)}.
 - Results show at most a few rows, followed by the total row count in parentheses.
 - An error comes back as text starting with `Error:`; fix the statement and try again.
 """
-    return Doc(env=env, source="guide", title="SQL environment guide", text=text)
+    # An episode needs one database: tasks written from the guide run on the first one, and the
+    # guide says so, so the task writer can name its tables.
+    setup = {"db": databases[0]} if databases else {}
+    if len(databases) > 1:
+        text += f"\nTasks written from this guide run on the `{databases[0]}` database.\n"
+    return Doc(env=env, source="guide", title="SQL environment guide", text=text, setup=setup)
