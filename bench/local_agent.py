@@ -1,9 +1,12 @@
 """Benchmark: the act prompt's layout and llama.cpp's prefix cache, with models that can act.
 
-For each catalogue model, environment and retrieval variant, the same episodes run twice in one
-process: with the old layout (retrieved examples first, then objective, history and the latest
-observation only) and with the current one (`prompts/act_user.j2`: objective, the episode's
-first observation, history, and only then the step's examples and observation). Every act call
+For each catalogue model, environment and retrieval variant, the same episodes run in one
+process with each layout of the act prompt: *old* (retrieved examples first, then objective,
+history and the latest observation only); *last* (`prompts/act_user.j2` with every step's
+retrieved examples after HISTORY, shown in full again at each step: the layout of 775f95d); and
+*kept*, the current one (lbi.agents.shown: a step's examples stay in HISTORY where they were
+first shown, and a later step adds only those not shown yet). Without examples (`none`) last
+and kept are the same prompt, so `none` runs old and kept. Every act call
 records the prompt tokens llama.cpp processed and those it reused from its prefix cache
 (`usage.prompt_tokens_details.cached_tokens`), and the wall time of each step.
 
@@ -38,6 +41,7 @@ import jinja2
 from lbi.agents import react
 from lbi.agents.react import EpisodeSettings, run_episode
 from lbi.agents.retrieval import VariantRetriever
+from lbi.agents.shown import ShownExamples
 from lbi.config import Config
 from lbi.embed.base import make_embedder
 from lbi.envs.base import make_env
@@ -53,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, write_section
 
 HEADING = "Local agents: prompt layout"
+LAYOUTS = ("old", "last", "kept")
 SUITES = {"sql": ("sql:pets_1", "spider-dev-23"), "miniwob": ("miniwob", "miniwob-quick")}
 # The act prompt's user message as it was before the layout change (examples first, no START).
 OLD_ACT_USER = jinja2.Template(
@@ -77,6 +82,16 @@ OBSERVATION:
 )
 
 
+class EveryStep(ShownExamples):
+    """The layouts before examples stayed in HISTORY: each step shows all it retrieved."""
+
+    def show(self, at: int, examples: list[str], visible_from: int = 0) -> list[str]:
+        return list(examples)
+
+    def earlier(self, at: int) -> dict[int, list[str]]:
+        return {}
+
+
 def render_old(name: str, **kw: Any) -> str:
     if name != "act_user":
         return render(name, **kw)
@@ -84,7 +99,7 @@ def render_old(name: str, **kw: Any) -> str:
     if observation == "(as at START above)":  # the old layout showed the first observation here
         observation = kw["start"]
     return OLD_ACT_USER.render(
-        examples=kw["examples"],
+        examples=[text for _, text in kw["examples"]],
         instruction=kw["instruction"],
         history=kw["history"],
         observation=observation,
@@ -245,15 +260,17 @@ def main() -> int:
             mcfg = Config.model_validate({"models": {"local": {"threads": args.threads}}})
             model = Recorder(make_model(f"local:{spec}", mcfg))
             for variant in args.variants.split(","):
-                for layout in ("old", "new"):
+                for layout in ("old", "kept") if variant == "none" else LAYOUTS:
                     model.calls = []
                     react.render = render_old if layout == "old" else render  # type: ignore[attr-defined]
+                    react.ShownExamples = ShownExamples if layout == "kept" else EveryStep  # type: ignore[misc]
                     try:
                         wall = asyncio.run(
                             episodes(model, env_spec, chosen, variant, index, own, args)
                         )
                     finally:
                         react.render = render  # type: ignore[attr-defined]
+                        react.ShownExamples = ShownExamples  # type: ignore[misc]
                     s = summary(model.calls, wall)
                     rows.append((spec, env_name, variant, layout, s))
                     print(spec, env_name, variant, layout, {k: round(v, 1) for k, v in s.items()})
@@ -266,7 +283,9 @@ def main() -> int:
         "llama.cpp processed and reused from its prefix cache; *shared with previous*: the "
         "leading tokens this act prompt has in common with the episode's previous one (server's "
         "own template and tokenizer); *re-processed of shared*: of those, the ones llama.cpp "
-        "processed again (target 0). Old = examples first, no START; new = prompts/act_user.j2. "
+        "processed again (target 0). Old = examples first, no START; last = examples after "
+        "HISTORY, all of them again at every step (775f95d); kept = prompts/act_user.j2 with "
+        "lbi.agents.shown (a step's examples stay where they were first shown). "
         "Act calls include the re-asks of repeated failing actions.",
         "",
         "| model | env | variant | layout | act calls | first call processed | prompt/call | "

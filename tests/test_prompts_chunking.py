@@ -1,4 +1,7 @@
+import itertools
+
 from lbi.agents.react import EpisodeSettings, build_messages
+from lbi.agents.shown import ShownExamples
 from lbi.envs.base import ActionSpace
 from lbi.pipeline.backward import labels_prompt, parse_labels
 from lbi.pipeline.chunking import chunk_docs
@@ -27,7 +30,9 @@ def test_act_prompt_has_the_papers_sections_what_changes_each_step_last() -> Non
 
 def test_act_prompt_without_examples_has_no_additional_info() -> None:
     msgs = build_messages("toy", SPACE, "Do X.", [], "o", [], EpisodeSettings(), False)
-    assert "ADDITIONAL INFO" not in msgs[1]["content"] and "(no actions yet)" in msgs[1]["content"]
+    assert (
+        "ADDITIONAL INFO" not in msgs[1]["content"] and "(as at START above)" in msgs[1]["content"]
+    )
 
 
 def test_golden_tasks_prompt() -> None:
@@ -150,18 +155,33 @@ def test_spread_takes_chunks_evenly() -> None:
     assert spread(chunks, None) == chunks and spread(chunks, 20) == chunks
 
 
-def test_act_prompt_of_the_next_step_extends_this_steps_history() -> None:
-    """Everything before this step's examples is a prefix of the next step's prompt, whatever
-    examples either step retrieved: a server's prefix cache reuses it (issue 26)."""
+def test_act_prompt_of_the_next_step_extends_this_steps_prompt() -> None:
+    """Each step's prompt, up to its OBSERVATION, is the start of the next step's: the examples
+    retrieved at a step stay where they were shown, one retrieved again is not repeated, and a
+    server's prefix cache reuses all of it (issue 26)."""
     steps = [
         Step(index=i, observation=f"o{i}", action=f"act {i}", next_observation=f"r{i}")
         for i in range(3)
     ]
-    now = build_messages("toy", SPACE, "Do X.", steps[:2], "r1", ["ex A"], EpisodeSettings(), False)
-    nxt = build_messages(
-        "toy", SPACE, "Do X.", steps, "r2", ["ex B", "ex C"], EpisodeSettings(), False
-    )
-    assert now[0] == nxt[0]
-    stable = now[1]["content"].split("\nADDITIONAL INFO:")[0]
-    assert nxt[1]["content"].startswith(stable.rstrip("\n"))
-    assert "ex A" not in stable and "2. ACTION: act 1" in stable
+    shown, settings, prompts = ShownExamples(3600), EpisodeSettings(), []
+    for at, retrieved in enumerate((["ex A"], ["ex A"], ["ex B", "ex A", "ex C"])):
+        new = shown.show(at, retrieved)
+        msgs = build_messages(
+            "toy", SPACE, "Do X.", steps[:at], f"o{at}", new, settings, False, (), shown.earlier(at)
+        )
+        prompts.append(msgs[1]["content"])
+    for now, nxt in itertools.pairwise(prompts):
+        assert nxt.startswith(now[: now.index("\nOBSERVATION:")])
+    last = prompts[-1]
+    assert [last.count(f"ex {x}") for x in "ABC"] == [1, 1, 1]
+    assert last.index("ex A") < last.index("1. ACTION: act 0") < last.index("ex B")
+    assert "--- example 3 ---\nex C" in last and last.index("ex C") < last.index("OBSERVATION:")
+
+
+def test_past_the_episodes_example_budget_only_this_steps_examples_stay() -> None:
+    shown = ShownExamples(max_tokens=25)
+    assert shown.show(0, ["a" * 40, "b" * 40]) == ["a" * 40, "b" * 40]  # 20 tokens
+    assert shown.show(1, ["a" * 40, "c" * 40]) == ["a" * 40, "c" * 40]  # 30 > 25: start over
+    assert shown.earlier(2) == {1: ["a" * 40, "c" * 40]}
+    # steps HISTORY no longer shows take their examples with them
+    assert shown.show(5, ["c" * 40], visible_from=3) == ["c" * 40] and shown.earlier(5) == {}

@@ -164,11 +164,12 @@ def test_none_puts_no_examples_in_the_prompt_and_budget_holds(world) -> None:
         if variant == "none":
             assert all("ADDITIONAL INFO" not in p for p in prompts)
         else:
-            for p in prompts:
-                block = p.split("ADDITIONAL INFO:")[1].rsplit("\nOBSERVATION:", 1)[0]
-                examples = block.split("--- example ")[1:]
-                assert examples, "expected retrieved examples"
-                assert sum(estimate_tokens(e.split("\n", 1)[1]) for e in examples) <= budget
+            for p in prompts:  # each step's new examples are one block, within the budget
+                blocks = [b.split("\n\n")[0] for b in p.split("ADDITIONAL INFO:")[1:]]
+                assert blocks, "expected retrieved examples"
+                for block in blocks:
+                    examples = block.split("--- example ")[1:]
+                    assert sum(estimate_tokens(e.split("\n", 1)[1]) for e in examples) <= budget
 
 
 def test_fill_budget_keeps_rank_order_and_skips_too_large() -> None:

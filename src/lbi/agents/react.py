@@ -10,7 +10,7 @@ is built from the list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +19,7 @@ from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.env_errors import guarded
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
+from lbi.agents.shown import ShownExamples
 from lbi.envs.base import ActionSpace, Environment, actions_grammar, valid_actions
 from lbi.models.base import ChatRequest
 from lbi.prompts import render
@@ -46,6 +47,9 @@ class EpisodeSettings:
     # per episode (a model that always repeats costs at most this many extra calls).
     retry_repeats: int = 1
     record_digests: bool = False  # state digest after every step, for replay checks
+    # Worked examples one episode's prompt keeps (lbi.agents.shown): three steps' worth at the
+    # default retrieval budget (1,200 tokens a step) before the earlier steps' are dropped.
+    example_tokens: int = 3600
 
 
 @dataclass
@@ -89,13 +93,15 @@ def build_messages(
     settings: EpisodeSettings,
     native_tools: bool,
     reflections: Sequence[str] = (),
+    earlier: Mapping[int, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The paper's prompt sections, laid out so that what stays the same within an episode
-    comes first: SYSTEM / OBJECTIVE / START / HISTORY, then what changes at every step,
-    ADDITIONAL INFO (the examples retrieved for this step) and OBSERVATION. A server's prefix
-    cache (llama.cpp, vLLM, hosted prompt caching) then reuses the system prompt, objective,
-    start and earlier history instead of processing them again at each step
-    (bench/local_agent.py measures it).
+    """The paper's prompt sections, laid out so that each step's prompt extends the last one:
+    SYSTEM / OBJECTIVE / START / HISTORY, then ADDITIONAL INFO (`examples`: those retrieved for
+    this step that the prompt does not show yet) and OBSERVATION. `earlier` holds the examples
+    shown at earlier steps, by step (lbi.agents.shown): they stay in HISTORY where they were
+    first shown, numbered on from there. A server's prefix cache (llama.cpp, vLLM, hosted prompt
+    caching) then reuses the system prompt, objective, start, earlier history and earlier
+    examples instead of processing them again at each step (bench/local_agent.py measures it).
 
     START is the episode's first observation (a database's schema, the task's page), kept for
     the whole episode: with only the latest observation, a model that got an error saw the error
@@ -117,16 +123,24 @@ def build_messages(
     shown = history[:cut]
     first = len(shown) - len(shown[-settings.history_steps :])
     start = history[0].observation if history else observation
+    blocks = dict(earlier or {})
+    number = iter(range(1, 1_000_000))
     seen: dict[str, int] = {}
     entries = []
     for n, s in enumerate(shown, 1):
         if n > first:
             result = _clip(s.next_observation, settings.result_chars)
-            entries.append({"action": s.action, "result": result, "repeats": seen.get(s.action)})
+            worked = [(next(number), e) for e in blocks.pop(n - 1, ())]
+            entries.append(
+                {"n": n, "action": s.action, "result": result, "repeats": seen.get(s.action)}
+                | {"examples": worked}
+            )
         seen.setdefault(s.action, n)
+    # Examples of steps that are now tool turns (native tools) are shown with this step's.
+    late = [e for k in sorted(blocks) if k >= len(shown) for e in blocks[k]]
     user = render(
         "act_user",
-        examples=examples,
+        examples=[(next(number), e) for e in [*late, *examples]],
         instruction=instruction,
         start=_clip(start, settings.obs_chars),
         reflections=list(reflections),
@@ -196,6 +210,7 @@ class ModelPolicy:
         self._checking = config is None or config.models.openai.check_actions
         self.grammar, self.check = self._constraint(space.grammar, lambda: action_check(space))
         self._retries = 0  # re-asks of repeated failing actions in this episode
+        self._shown = ShownExamples(settings.example_tokens)
 
     def _constraint(
         self, rule: str | None, check: Callable[[], ActionCheck | None]
@@ -219,16 +234,19 @@ class ModelPolicy:
         settings = self.settings
         grammar, check = self._for_step(ctx)
         examples = await self.retriever.retrieve(ctx, self.door, settings) if self.retriever else []
+        at = len(ctx.history)
+        new = self._shown.show(at, examples, max(0, at - settings.history_steps))
         messages = build_messages(
             ctx.env,
             self.space,
             ctx.instruction,
             ctx.history,
             ctx.observation,
-            examples,
+            new,
             settings,
             self.native_tools,
             self.reflections,
+            self._shown.earlier(at),
         )
         # A test double reads what the prompt shows; left out when empty, so the cache keys of
         # single-try episodes stay what they were.

@@ -59,17 +59,24 @@ def fts_query(text: str) -> str:
 
 
 def retrieved_examples(step: Step) -> list[str]:
-    """The worked examples the agent was shown at this step, cut from the prompt it was sent
-    (`prompts/act_user.j2`: `--- example N ---` blocks before `OBSERVATION:`; runs recorded
-    before the prompt put them last had them before `OBJECTIVE:`)."""
+    """The worked examples in the prompt the agent was sent at this step, in prompt order, cut
+    from it (`prompts/act_user.j2`: each step's new examples, `--- example N ---` blocks, sit in
+    HISTORY where they were first shown, this step's before `OBSERVATION:`; runs recorded before
+    that had one block, first before `OBJECTIVE:` and later before `OBSERVATION:`)."""
     for m in step.messages:
         text = m.get("content")
         if m.get("role") == "user" and isinstance(text, str) and _EXAMPLES_HEAD in text:
-            block = text.split(_EXAMPLES_HEAD, 1)[1].rsplit("\nOBSERVATION:", 1)[0]
-            block = block.split("\nOBJECTIVE:", 1)[0]
-            parts = re.split(r"^--- example \d+ ---$", block, flags=re.M)
-            return [p.strip() for p in parts if p.strip()]
+            out: list[str] = []
+            for block in text.split(_EXAMPLES_HEAD)[1:]:
+                block = block.rsplit("\nOBSERVATION:", 1)[0].split("\nOBJECTIVE:", 1)[0]
+                block = _HISTORY_ENTRY.split(block, 1)[0]
+                parts = re.split(r"^--- example \d+ ---$", block, flags=re.M)
+                out += [p.strip() for p in parts if p.strip()]
+            return out
     return []
+
+
+_HISTORY_ENTRY = re.compile(r"\n\n\d+\. ACTION: ")
 
 
 class RunView:
