@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -133,4 +134,68 @@ def paper(
     if dry_run:
         return
     path = arun(run_paper(cfg, plan, lambda s: err.print(s)))
+    out.print(f"page: {path}")
+
+
+@experiment_app.command("judges")
+@friendly
+def judges(
+    env: EnvOpt = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(help="Suite whose gold makes the pairs (default: the env's first)."),
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judges",
+            help="Comma-separated judge models (default: synth.judges, else --model).",
+        ),
+    ] = None,
+    gold_seeds: Annotated[str, typer.Option(help="Comma-separated seeds for gold.")] = "1000",
+    limit: Annotated[int | None, typer.Option(help="Only the suite's first N tasks.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Run name prefix (default: judges-ENV-SUITE).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the page.")] = Path(
+        "docs/evidence"
+    ),
+    page: Annotated[str | None, typer.Option(help="Page name (default: the run name).")] = None,
+) -> None:
+    """Judge accuracy against gold: true pairs and four kinds of false ones, judged by the
+    committee; precision, recall and accuracy per setting and criterion, with CIs."""
+    from lbi.envs.base import make_env
+    from lbi.envs.preflight import preflight
+    from lbi.replicate.judge_page import JudgePlan, run_judges
+
+    extra = [*(set_ or [])]
+    if judge:
+        names = [j.strip() for j in judge.split(",") if j.strip()]
+        extra.append("synth.judges=" + json.dumps(names))
+    cfg = cli_config(config, extra, model, env)
+    probe = make_env(cfg.env, cfg)
+    try:
+        suite = suite or (probe.suites() or [""])[0]
+        if not suite:
+            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+        bench = probe.load_suite(suite)[:limit]
+    finally:
+        probe.close()
+    preflight(lambda: make_env(cfg.env, cfg), bench)
+    run = name or f"judges-{cfg.env}-{suite}".replace(":", "-").replace("/", "-")
+    plan = JudgePlan(
+        name=run,
+        suite=suite,
+        gold_seeds=[int(s) for s in gold_seeds.split(",") if s.strip()],
+        limit=limit,
+        out_dir=out_dir,
+        page=page or run,
+        command=shlex.join(["lbi", *sys.argv[1:]]),
+    )
+    path, figures = arun(run_judges(cfg, plan, lambda s: err.print(s)))
+    for setting, accuracy in figures.items():
+        out.print(f"{setting}: accuracy {accuracy}%")
     out.print(f"page: {path}")

@@ -1,0 +1,161 @@
+"""`lbi experiment judges`: build the labelled set, run the committee on it, write the page.
+
+Gold rollouts are kept in the run `<name>-gold-rollouts` (shared with `experiment paper`) and
+the verdicts in `<name>-judged`, so a rerun resumes and pays for nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lbi.config import Config
+from lbi.envs.base import make_env
+from lbi.pipeline.filter import STAGE, judge_examples
+from lbi.replicate.arms import gold_data
+from lbi.replicate.judges import (
+    KINDS,
+    Pair,
+    Score,
+    failed_episodes,
+    kind_counts,
+    labelled_set,
+    scores,
+    table,
+)
+from lbi.run import open_run
+from lbi.types import Task, Verdict
+
+
+@dataclass
+class JudgePlan:
+    name: str
+    suite: str
+    gold_seeds: list[int]
+    max_steps: int = 30
+    limit: int | None = None  # the suite's first N tasks
+    out_dir: Path = Path("docs/evidence")
+    page: str = "judges"
+    command: str = ""
+
+
+@dataclass
+class JudgeResult:
+    pairs: list[Pair]
+    judges: list[str]
+    settings: list[Score]
+    per_criterion: list[Score]
+    cost: dict[str, float]
+    wall_s: float
+
+
+async def measure(
+    cfg: Config, plan: JudgePlan, log: Callable[[str], None] = lambda _: None
+) -> JudgeResult:
+    started = time.perf_counter()
+    probe = make_env(cfg.env, cfg)
+    try:
+        bench: list[Task] = probe.load_suite(plan.suite)[: plan.limit]
+    finally:
+        probe.close()
+    factory = lambda: make_env(cfg.env, cfg)  # noqa: E731
+    gold = await gold_data(cfg, plan.name, factory, bench, plan.gold_seeds, plan.max_steps)
+    log(f"gold: {sum(t.success for t in gold)} successful of {len(gold)} reference episodes")
+    failed = await failed_episodes(factory, bench, plan.gold_seeds[0])
+    pairs = labelled_set(gold, failed)
+    log("pairs: " + ", ".join(f"{k} {n}" for k, n in kind_counts(pairs).items()))
+    ctx = open_run(cfg, f"{plan.name}-judged")
+    try:
+        await judge_examples(ctx, [p.example for p in pairs])
+        judges = [d.name for d in ctx.judges()]
+        mine = {p.example.id for p in pairs}
+        verdicts = [v for v in ctx.store.all(Verdict) if v.example_id in mine]
+        spent = ctx.accountant.stage(STAGE)
+        judged = max(1, len(pairs) * len(judges))
+        cost = {
+            "calls": spent.calls,
+            "tokens_per_example": spent.tokens / judged,
+            "usd_per_example": spent.cost_usd / judged,
+            "model_s_per_example": spent.latency_s / judged,
+        }
+    finally:
+        ctx.save_accounting()
+        await ctx.aclose()
+    settings, per_criterion = scores(pairs, verdicts, judges, cfg.synth.max_window_chars)
+    return JudgeResult(pairs, judges, settings, per_criterion, cost, time.perf_counter() - started)
+
+
+def _machine() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {load:.1f} at the end; "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC"
+    )
+
+
+def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
+    counts = kind_counts(result.pairs)
+    c = result.cost
+    lines = [
+        f"# Judge accuracy: {', '.join(f'`{j}`' for j in result.judges)} on {cfg.env} / "
+        f"{plan.suite}",
+        "",
+        f"Written by `lbi experiment judges`. Machine: {_machine()}. Wall time "
+        f"{result.wall_s:.0f} s (gold rollouts and verdicts already stored are not redone).",
+        *(["", f"Command: `{plan.command}`"] if plan.command else []),
+        "",
+        "The labelled set is made from the environment's reference solutions (gold seeds "
+        f"{plan.gold_seeds}): a *true* pair is a gold trajectory with the instruction it really "
+        "carried out; the false pairs are the same trajectory with another task's instruction "
+        "(`other-instruction`), cut halfway (`cut`, trajectories of two steps or more), with "
+        "its instruction's numbers or quoted values changed (`changed-values`, where it has "
+        "any), and a failed episode of the same task, the empty-answer floor "
+        "(`failed`). Pairs: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in KINDS) + ".",
+        "",
+        "Each judge sees every pair through the filter's own stage (same prompt, batches of "
+        f"{cfg.synth.judge_batch}, rules first). A setting *keeps* a pair when the filter with "
+        "that setting would keep it: precision is the share of kept pairs that are true, "
+        "recall the share of true pairs kept; 95% Wilson intervals. The rejected columns count "
+        "the pairs of each kind a setting turned away (for `true`, lower is better).",
+        "",
+        "## Settings",
+        "",
+        *table(result.settings),
+        "",
+        f"The default is `synth.combine: {cfg.synth.combine}` over every configured model: the "
+        "paper's committee is unanimous (`all`), so a single false accept by any judge does not "
+        "keep an example; with one judge `all`, `majority` and that judge are the same setting. "
+        "Whether another setting should become the default is what the table above answers for "
+        "this environment and these judges.",
+        "",
+        "## Each criterion alone (behind the rules)",
+        "",
+        *table(result.per_criterion),
+        "",
+        "## Cost",
+        "",
+        f"{c['calls']:.0f} judge calls; per judged example (pair × judge): "
+        f"{c['tokens_per_example']:.0f} tokens, ${c['usd_per_example']:.5f}, "
+        f"{c['model_s_per_example']:.1f} s of model time.",
+        "",
+    ]
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    path = plan.out_dir / f"{plan.page}.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def run_judges(
+    cfg: Config, plan: JudgePlan, log: Callable[[str], None] = lambda _: None
+) -> tuple[Path, dict[str, Any]]:
+    result = await measure(cfg, plan, log)
+    path = write(cfg, plan, result)
+    figures = {s.setting: round(100 * s.accuracy[0], 1) for s in result.settings}
+    return path, figures
