@@ -135,7 +135,49 @@ def test_the_command_writes_the_page_and_a_rerun_pays_nothing_twice(tmp_path: Pa
     assert "Pairs: true 5, other-instruction 5, cut 5, changed-values 2, failed 5." in page
     assert "| committee `all` | 22/22 | 22.7 [10.1, 43.4] | 100.0 [56.6, 100.0] |" in page
     calls = log.read_text().splitlines()
-    assert len(calls) == 3 and "3 judge calls" in page  # 22 pairs in batches of 8
+    # 22 pairs in batches of 8, yes/no and graded; the graded judge gives every criterion 5
+    assert len(calls) == 6 and page.count("3 judge calls") == 2
+    assert "| graded, mean ≥ 5 | 22/22 |" in page
     again = CliRunner().invoke(app, argv)
     assert again.exit_code == 0 and "committee `all`: accuracy 22.7%" in again.output
     assert log.read_text().splitlines() == calls
+
+
+def test_the_graded_committee_keeps_what_every_criterions_mean_score_reaches() -> None:
+    """Two judges' 1-5 scores: a pair is kept when each criterion's mean reaches the threshold;
+    a judge with no graded verdict counts as 1."""
+    pairs = _pairs("true cut failed")
+    a, b, c = (p.example for p in pairs)
+
+    def graded(ex: Example, judge: str, achieves: int) -> Verdict:
+        marks = {k: 5 for k in CRITERIA} | {"achieves": achieves}
+        return Verdict(
+            example_id=ex.id, judge=judge, criteria={}, accept=achieves >= 4, scores=marks
+        )
+
+    verdicts = [graded(a, "x", 5), graded(a, "y", 4), graded(b, "x", 5), graded(b, "y", 2)]
+    verdicts += [graded(c, "x", 5)]  # `y` gave no verdict on c
+    settings, _ = scores(pairs, [], ["x", "y"], 4000, verdicts)
+    got = {s.setting: s.kept for s in settings if s.setting.startswith("graded")}
+    assert got == {"graded, mean ≥ 3": 3, "graded, mean ≥ 4": 1, "graded, mean ≥ 5": 0}
+
+
+def test_a_graded_answer_is_read_leniently_and_a_missing_score_is_1() -> None:
+    from lbi.pipeline.filter import parse_verdicts
+
+    (ex,) = (p.example for p in _pairs("true"))
+    answer = {
+        "verdicts": [
+            {
+                "example": 1,
+                "achieves": {"score": "4", "reason": "r"},
+                "coherent": {"score": 2.4},
+                "natural": 9,
+                "reasonable": True,
+            }
+        ]
+    }
+    (v,) = parse_verdicts(answer, [ex], "j", graded=True)
+    assert v.scores == {"achieves": 4, "coherent": 2, "natural": 5, "reasonable": 1}
+    assert v.criteria == {"achieves": True, "coherent": False, "natural": True, "reasonable": False}
+    assert not v.accept

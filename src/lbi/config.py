@@ -185,7 +185,11 @@ class SynthConfig(_Section):
     max_window: int = 8
     styles: list[Style] = Field(default_factory=_both_styles)
     judges: list[str] = Field(default_factory=list)  # empty = every configured model
-    combine: Literal["all", "majority"] = "all"
+    # all = every judge accepts (the paper); majority = more than half; graded = each judge
+    # scores each criterion 1-5 and an example is kept when every criterion's mean score across
+    # the judges reaches grade_threshold (`lbi experiment judges` measures the three).
+    combine: Literal["all", "majority", "graded"] = "all"
+    grade_threshold: float = Field(default=4.0, ge=1.0, le=5.0)
     replay_check: bool = False
     max_window_chars: int = 12000
 

@@ -172,6 +172,8 @@ class Verdict(Record):
     criteria: dict[str, bool]
     reasons: dict[str, str] = Field(default_factory=dict)
     accept: bool
+    # A graded judge's 1-5 score per criterion (`synth.combine: graded`); empty for a yes/no one.
+    scores: dict[str, int] = Field(default_factory=dict)
 
     def compute_id(self) -> str:
         return content_id("verdict", self.example_id, self.judge)

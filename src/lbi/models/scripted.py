@@ -89,7 +89,8 @@ def _backward(req: ChatRequest) -> str:
 
 def _judge(req: ChatRequest) -> str:
     criteria = req.meta.get("criteria") or ["achieves", "coherent", "natural", "reasonable"]
-    verdict = {c: {"ok": True, "reason": "scripted judge accepts"} for c in criteria}
+    mark: dict[str, Any] = {"score": 5} if req.meta.get("graded") else {"ok": True}
+    verdict = {c: {**mark, "reason": "scripted judge accepts"} for c in criteria}
     return json.dumps(
         {"verdicts": [{"example": n + 1, **verdict} for n in range(int(req.meta.get("count", 1)))]}
     )

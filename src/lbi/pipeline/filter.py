@@ -1,7 +1,8 @@
 """Stage 4 — filtering: rules first, then a committee of LLM judges, then (optionally) replay.
 
 Each judge gives a verdict per criterion with a reason; verdicts are stored. The committee
-combines them with `all` (the paper: unanimous) or `majority`. Rule-failing examples never reach
+combines them with `all` (the paper: unanimous) or `majority`, or, with `graded`, each judge
+scores each criterion 1-5 and the mean scores must reach `synth.grade_threshold`. Rule-failing examples never reach
 a judge. Rejected examples are kept in the store: failures are signal too. A judge call that
 fails (after its retries, or refused) stores a `Failure` per example of its batch instead of
 verdicts, and the next run judges exactly those examples again.
@@ -39,8 +40,19 @@ _CRIT: dict[str, Any] = {
 }
 
 
-def verdicts_schema(n: int) -> dict[str, Any]:
+_GRADE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        "reason": {"type": "string", "maxLength": 160},
+    },
+    "required": ["score", "reason"],
+}
+
+
+def verdicts_schema(n: int, graded: bool = False) -> dict[str, Any]:
     """One verdict per example; reasons bounded so the JSON always closes within budget."""
+    crit = _GRADE if graded else _CRIT
     return {
         "type": "object",
         "properties": {
@@ -50,7 +62,7 @@ def verdicts_schema(n: int) -> dict[str, Any]:
                 "maxItems": n,
                 "items": {
                     "type": "object",
-                    "properties": {"example": {"type": "integer"}, **{c: _CRIT for c in CRITERIA}},
+                    "properties": {"example": {"type": "integer"}, **{c: crit for c in CRITERIA}},
                     "required": ["example", *CRITERIA],
                 },
             }
@@ -72,8 +84,23 @@ def render_example(ex: Example, obs_chars: int = 800) -> str:
     )
 
 
-def parse_verdicts(value: Any, examples: list[Example], judge: str) -> list[Verdict]:
-    """One Verdict per example; an example the judge did not answer for is rejected, with that reason."""
+def _grade(v: Any) -> int | None:
+    """A 1-5 score from a graded answer (`{"score": 4, ...}` or a bare number); None if none."""
+    raw = v.get("score") if isinstance(v, dict) else v
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        score = round(float(raw))
+    except ValueError:
+        return None
+    return min(5, max(1, score))
+
+
+def parse_verdicts(
+    value: Any, examples: list[Example], judge: str, graded: bool = False
+) -> list[Verdict]:
+    """One Verdict per example; an example the judge did not answer for is rejected, with that
+    reason. A graded answer's scores are kept; its yes/no reading is a score of 4 or more."""
     by_n: dict[int, dict[str, Any]] = {}
     for n, item in enumerate(value.get("verdicts", []) if isinstance(value, dict) else []):
         if isinstance(item, dict):
@@ -84,10 +111,15 @@ def parse_verdicts(value: Any, examples: list[Example], judge: str) -> list[Verd
         item = by_n.get(n)
         criteria: dict[str, bool] = {}
         reasons: dict[str, str] = {}
+        scores: dict[str, int] = {}
         for c in CRITERIA:
             v = item.get(c) if item else None
-            ok = v.get("ok") if isinstance(v, dict) else v
-            criteria[c] = ok is True
+            if graded:
+                scores[c] = _grade(v) or 1
+                criteria[c] = scores[c] >= 4
+            else:
+                ok = v.get("ok") if isinstance(v, dict) else v
+                criteria[c] = ok is True
             reasons[c] = (
                 str(v.get("reason", ""))
                 if isinstance(v, dict)
@@ -100,6 +132,7 @@ def parse_verdicts(value: Any, examples: list[Example], judge: str) -> list[Verd
                 criteria=criteria,
                 reasons=reasons,
                 accept=all(criteria.values()),
+                scores=scores,
             )
         )
     return out
@@ -110,11 +143,11 @@ SYSTEM = "You are a strict reviewer of agent training data. Reply with JSON only
 _WRAPPER = '<example-0123456789abcdef id="99">\n\n</example-0123456789abcdef>\n'
 
 
-def judge_prompt(env: str, texts: list[str]) -> str:
+def judge_prompt(env: str, texts: list[str], graded: bool = False) -> str:
     """The judge's prompt for a batch of rendered examples. The examples come from the
     environment and the agent, so one could try to close its block and speak for the others:
     they are fenced by a boundary none of them holds (see `lbi.prompts.fence`)."""
-    return render("judge", env=env, examples=texts, boundary=fence(texts))
+    return render("judge", env=env, examples=texts, boundary=fence(texts), graded=graded)
 
 
 def answer_tokens(n: int) -> int:
@@ -171,8 +204,10 @@ def pack(
 async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     cfg = ctx.config.synth
     judges = ctx.judges()
+    graded = cfg.combine == "graded"
     eligible = [e for e in examples if not rule_failures(e.steps, cfg.max_window_chars)]
-    have = ctx.store.ids(Verdict)
+    # A yes/no verdict stored before the run turned graded is asked again, with scores.
+    have = {v.id for v in ctx.store.all(Verdict) if v.scores} if graded else ctx.store.ids(Verdict)
     failures = StageFailures(ctx, STAGE, len(eligible) * len(judges), "verdicts")
     rendered: dict[str, str] = {}
 
@@ -187,22 +222,24 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
 
     async def one(job: tuple[ModelDoor, list[Example]]) -> list[Verdict]:
         door, group = job
-        prompt = judge_prompt(group[0].env, [text(e) for e in group])
+        prompt = judge_prompt(group[0].env, [text(e) for e in group], graded)
         req = ChatRequest(
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
             max_tokens=answer_tokens(len(group)),
             kind="judge",
-            meta={"criteria": list(CRITERIA), "count": len(group)},
+            # `graded` only when set, so the yes/no requests' cache keys stay what they were.
+            meta={"criteria": list(CRITERIA), "count": len(group)}
+            | ({"graded": True} if graded else {}),
         )
         try:
-            value = await door.chat_json(req, verdicts_schema(len(group)), stage=STAGE)
+            value = await door.chat_json(req, verdicts_schema(len(group), graded), stage=STAGE)
         except ModelError as e:
             # Not the examples' fault (the door counted it in the stage's accounting): each
             # gets a failure and no verdict, so the next run judges them again.
             for e_ in group:
                 failures.fail(vid(door, e_), e, f"example {e_.id}, judge {door.name}")
             return []
-        return parse_verdicts(value, group, door.name)
+        return parse_verdicts(value, group, door.name, graded)
 
     jobs = []
     for door in judges:
@@ -221,7 +258,7 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
             outcomes = [failures.outcome(vid(door, e)) for e in group]
             failed = [f for got, _ in outcomes for f in got]
             drop = [d for _, gone in outcomes for d in gone]
-            ctx.commit([*verdicts, *failed], drop=drop)
+            ctx.commit([*verdicts, *failed], drop=drop, replace=graded)
             advance(len(group), failed=len(failed))
             failures.check()
     failures.report()
@@ -251,8 +288,10 @@ def decide(
     combine: str,
     max_chars: int,
     replay: bool = False,
+    threshold: float = 4.0,
 ) -> list[Decision]:
-    """Rules, then the committee (`all` or `majority`), then — when asked — the replay check."""
+    """Rules, then the committee (`all`, `majority`, or `graded`: every criterion's mean score
+    across the judges at least `threshold`), then — when asked — the replay check."""
     by_ex: dict[str, dict[str, Verdict]] = {}
     for v in verdicts:
         by_ex.setdefault(v.example_id, {})[v.judge] = v
@@ -264,7 +303,10 @@ def decide(
             continue
         got = by_ex.get(ex.id, {})
         votes = [got[j].accept if j in got else False for j in judges]
-        kept = all(votes) if combine == "all" else sum(votes) * 2 > len(votes)
+        if combine == "graded":
+            kept = _graded([got.get(j) for j in judges], threshold)
+        else:
+            kept = all(votes) if combine == "all" else sum(votes) * 2 > len(votes)
         reasons = [
             f"{j}:{c}: {got[j].reasons.get(c, '')}".strip()
             for j in judges
@@ -280,6 +322,18 @@ def decide(
             )
         out.append(Decision(ex, kept, reasons))
     return out
+
+
+def _graded(verdicts: list[Verdict | None], threshold: float) -> bool:
+    """Every criterion's mean score across the judges reaches the threshold; a judge with no
+    graded verdict scores 1."""
+    if not verdicts:
+        return False
+    for c in CRITERIA:
+        marks = [v.scores.get(c, 1) if v is not None and v.scores else 1 for v in verdicts]
+        if sum(marks) / len(marks) < threshold:
+            return False
+    return True
 
 
 async def replay_check(

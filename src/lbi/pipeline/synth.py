@@ -123,7 +123,14 @@ async def run_filter(ctx: RunContext) -> list[filt.Decision]:
     if cfg.replay_check:
         # Replay what the rules and the committee keep (replay is the most expensive check).
         judges = [door.name for door in ctx.judges()]
-        committee = filt.decide(examples, verdicts, judges, cfg.combine, cfg.max_window_chars)
+        committee = filt.decide(
+            examples,
+            verdicts,
+            judges,
+            cfg.combine,
+            cfg.max_window_chars,
+            threshold=cfg.grade_threshold,
+        )
         done = {v.example_id for v in verdicts if v.judge == filt.REPLAY}
         todo = [d.example for d in committee if d.kept and d.example.id not in done]
         trajs = {t.id: t for t in ctx.store.all(Trajectory)}
@@ -146,6 +153,7 @@ def decide(
         ctx.config.synth.combine,
         ctx.config.synth.max_window_chars,
         replay=ctx.config.synth.replay_check,
+        threshold=ctx.config.synth.grade_threshold,
     )
 
 

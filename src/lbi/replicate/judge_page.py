@@ -40,6 +40,7 @@ class JudgePlan:
     gold_seeds: list[int]
     max_steps: int = 30
     limit: int | None = None  # the suite's first N tasks
+    graded: bool = True  # also judge with 1-5 scores (run `<name>-graded`)
     out_dir: Path = Path("docs/evidence")
     page: str = "judges"
     command: str = ""
@@ -51,7 +52,7 @@ class JudgeResult:
     judges: list[str]
     settings: list[Score]
     per_criterion: list[Score]
-    cost: dict[str, float]
+    cost: dict[str, Any]
     wall_s: float
 
 
@@ -70,7 +71,22 @@ async def measure(
     failed = await failed_episodes(factory, bench, plan.gold_seeds[0])
     pairs = labelled_set(gold, failed)
     log("pairs: " + ", ".join(f"{k} {n}" for k, n in kind_counts(pairs).items()))
-    ctx = open_run(cfg, f"{plan.name}-judged")
+    verdicts, judges, cost = await _judge(cfg, f"{plan.name}-judged", pairs)
+    graded: list[Verdict] = []
+    if plan.graded:
+        synth = cfg.synth.model_copy(update={"combine": "graded"})
+        graded_cfg = cfg.model_copy(update={"synth": synth})
+        graded, _, cost["graded"] = await _judge(graded_cfg, f"{plan.name}-graded", pairs)
+    settings, per_criterion = scores(pairs, verdicts, judges, cfg.synth.max_window_chars, graded)
+    return JudgeResult(pairs, judges, settings, per_criterion, cost, time.perf_counter() - started)
+
+
+async def _judge(
+    cfg: Config, run: str, pairs: list[Pair]
+) -> tuple[list[Verdict], list[str], dict[str, Any]]:
+    """Every pair through the filter's judging stage in the run `run`: the verdicts, the
+    judges' names and what the judging cost per judged example (pair x judge)."""
+    ctx = open_run(cfg, run)
     try:
         await judge_examples(ctx, [p.example for p in pairs])
         judges = [d.name for d in ctx.judges()]
@@ -78,7 +94,7 @@ async def measure(
         verdicts = [v for v in ctx.store.all(Verdict) if v.example_id in mine]
         spent = ctx.accountant.stage(STAGE)
         judged = max(1, len(pairs) * len(judges))
-        cost = {
+        cost: dict[str, Any] = {
             "calls": spent.calls,
             "tokens_per_example": spent.tokens / judged,
             "usd_per_example": spent.cost_usd / judged,
@@ -87,8 +103,15 @@ async def measure(
     finally:
         ctx.save_accounting()
         await ctx.aclose()
-    settings, per_criterion = scores(pairs, verdicts, judges, cfg.synth.max_window_chars)
-    return JudgeResult(pairs, judges, settings, per_criterion, cost, time.perf_counter() - started)
+    return verdicts, judges, cost
+
+
+def _cost(c: dict[str, Any]) -> str:
+    return (
+        f"{c['calls']:.0f} judge calls; per judged example (pair × judge) "
+        f"{c['tokens_per_example']:.0f} tokens, ${c['usd_per_example']:.5f}, "
+        f"{c['model_s_per_example']:.1f} s of model time."
+    )
 
 
 def _machine() -> str:
@@ -103,6 +126,7 @@ def _machine() -> str:
 def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
     counts = kind_counts(result.pairs)
     c = result.cost
+    g = c.get("graded")
     lines = [
         f"# Judge accuracy: {', '.join(f'`{j}`' for j in result.judges)} on {cfg.env} / "
         f"{plan.suite}",
@@ -129,6 +153,12 @@ def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
         "",
         *table(result.settings),
         "",
+        "Graded rows: the committee judged again with a 1-5 score per criterion "
+        "(`synth.combine: graded`), kept when every criterion's mean score reaches the "
+        f"threshold (`synth.grade_threshold`, default {cfg.synth.grade_threshold:g})."
+        if plan.graded
+        else "Graded judging was not run (`--no-graded`).",
+        "",
         f"The default is `synth.combine: {cfg.synth.combine}` over every configured model: the "
         "paper's committee is unanimous (`all`), so a single false accept by any judge does not "
         "keep an example; with one judge `all`, `majority` and that judge are the same setting. "
@@ -141,9 +171,7 @@ def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
         "",
         "## Cost",
         "",
-        f"{c['calls']:.0f} judge calls; per judged example (pair × judge): "
-        f"{c['tokens_per_example']:.0f} tokens, ${c['usd_per_example']:.5f}, "
-        f"{c['model_s_per_example']:.1f} s of model time.",
+        f"Yes/no verdicts: {_cost(c)}" + (f" Graded verdicts: {_cost(g)}" if g else ""),
         "",
     ]
     plan.out_dir.mkdir(parents=True, exist_ok=True)

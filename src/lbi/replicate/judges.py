@@ -11,8 +11,9 @@ pairs are of four stated kinds, each made from one gold trajectory:
 
 The configured judges then judge every pair with the filter's own stage (`judge_examples`: the
 same prompt, batching, cache and resume), and each setting's decisions are scored: the rules
-alone, each judge alone (behind the rules, as in the filter), and the committee combined with
-`all` (the default, the paper's unanimous vote) and `majority`. A pair counts as kept when the
+alone, each judge alone (behind the rules, as in the filter), the committee combined with
+`all` (the default, the paper's unanimous vote) and `majority`, and the graded committee (each
+criterion scored 1-5, kept when every criterion's mean reaches a threshold). A pair counts as kept when the
 setting keeps it; precision is the share of kept pairs that are true, recall the share of true
 pairs kept; every share has a 95% Wilson interval.
 """
@@ -169,11 +170,19 @@ def score(setting: str, pairs: Sequence[Pair], keep: Sequence[bool]) -> Score:
     )
 
 
+GRADES = (3.0, 4.0, 5.0)  # the graded committee's thresholds on the page
+
+
 def scores(
-    pairs: Sequence[Pair], verdicts: Sequence[Verdict], judges: Sequence[str], max_chars: int
+    pairs: Sequence[Pair],
+    verdicts: Sequence[Verdict],
+    judges: Sequence[str],
+    max_chars: int,
+    graded: Sequence[Verdict] = (),
 ) -> tuple[list[Score], list[Score]]:
-    """Every setting's score (rules, each judge, `all`, `majority`), and each judge's score per
-    criterion (the criterion alone deciding, behind the rules)."""
+    """Every setting's score (rules, each judge, `all`, `majority`, and with `graded` verdicts
+    the graded committee at each threshold of GRADES), and each judge's score per criterion
+    (the criterion alone deciding, behind the rules)."""
     examples = [p.example for p in pairs]
     rules = [not rule_failures(ex.steps, max_chars) for ex in examples]
     got: dict[tuple[str, str], Verdict] = {(v.example_id, v.judge): v for v in verdicts}
@@ -192,6 +201,9 @@ def scores(
     for combine in ("all", "majority"):
         decided = decide(examples, list(verdicts), list(judges), combine, max_chars)
         settings.append(score(f"committee `{combine}`", pairs, [d.kept for d in decided]))
+    for t in GRADES if graded else ():
+        decided = decide(examples, list(graded), list(judges), "graded", max_chars, threshold=t)
+        settings.append(score(f"graded, mean ≥ {t:g}", pairs, [d.kept for d in decided]))
     return settings, per_criterion
 
 

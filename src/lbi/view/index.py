@@ -112,7 +112,13 @@ def _decide_examples(c: sqlite3.Connection, run: ReadOnlyRun, judges: list[str])
                 )
             ]
             decisions = filt.decide(
-                batch, verdicts, judges, cfg.combine, cfg.max_window_chars, cfg.replay_check
+                batch,
+                verdicts,
+                judges,
+                cfg.combine,
+                cfg.max_window_chars,
+                cfg.replay_check,
+                cfg.grade_threshold,
             )
             for d in decisions:
                 ex = d.example
