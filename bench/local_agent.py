@@ -7,7 +7,8 @@ retrieved examples after HISTORY, shown in full again at each step: the layout o
 *kept*, the current one (lbi.agents.shown: a step's examples stay in HISTORY where they were
 first shown, and a later step adds only those not shown yet). Without examples (`none`) last
 and kept are the same prompt, so `none` runs old and kept. Every act call
-records the prompt tokens llama.cpp processed and those it reused from its prefix cache
+records the prompt tokens llama.cpp processed and those it reused from its prefix cache (each
+layout starts with the cache empty: `isolate_layouts`)
 (`usage.prompt_tokens_details.cached_tokens`), and the wall time of each step.
 
 Retrieval (`both`) draws on gold examples (the environment's reference solutions on the suite's
@@ -30,6 +31,7 @@ import itertools
 import json
 import statistics
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -124,6 +126,27 @@ def _post(url: str, body: dict[str, Any]) -> Any:
         return json.load(r)
 
 
+def isolate_layouts() -> None:
+    """Let `Recorder.forget` empty the slots (llama.cpp erases a slot only with a slot save
+    path) and turn off the server's host-memory prompt cache, which would otherwise hand one
+    layout's first prompt to the next: each layout then starts from an empty cache."""
+    import xllamacpp
+
+    server = xllamacpp.Server
+
+    def isolated(params: Any) -> Any:
+        params.cache_ram_mib = 0
+        params.slot_save_path = tempfile.mkdtemp(prefix="lbi-bench-slots-")
+        return server(params)
+
+    xllamacpp.Server = isolated
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return json.load(r)
+
+
 @dataclass
 class Recorder:
     """Wraps the model: records every call's tokens and time, and each act prompt's tokens
@@ -157,6 +180,12 @@ class Recorder:
         prompt = _post(f"{base}/apply-template", {"messages": request.messages})["prompt"]
         body = {"content": prompt, "add_special": False, "parse_special": True}
         return list(_post(f"{base}/tokenize", body)["tokens"])
+
+    def forget(self) -> None:
+        """Empty every slot's prompt cache, so a layout cannot reuse the previous one's."""
+        base = self.inner.engine.server().listening_address
+        for slot in _get(f"{base}/slots"):
+            _post(f"{base}/slots/{slot['id']}?action=erase", {})
 
     def count_tokens(self, text: str) -> int:
         return int(self.inner.count_tokens(text))
@@ -249,6 +278,7 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    isolate_layouts()
     where = machine()
     rows = []
     for env_name in args.envs.split(","):
@@ -262,6 +292,7 @@ def main() -> int:
             for variant in args.variants.split(","):
                 for layout in ("old", "kept") if variant == "none" else LAYOUTS:
                     model.calls = []
+                    model.forget()
                     react.render = render_old if layout == "old" else render  # type: ignore[attr-defined]
                     react.ShownExamples = ShownExamples if layout == "kept" else EveryStep  # type: ignore[misc]
                     try:
