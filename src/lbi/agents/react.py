@@ -47,8 +47,9 @@ class EpisodeSettings:
     # per episode (a model that always repeats costs at most this many extra calls).
     retry_repeats: int = 1
     record_digests: bool = False  # state digest after every step, for replay checks
-    # Worked examples one episode's prompt keeps (lbi.agents.shown): three steps' worth at the
-    # default retrieval budget (1,200 tokens a step) before the earlier steps' are dropped.
+    # Worked examples one episode's prompt keeps (lbi.agents.shown) before the earlier steps'
+    # are dropped: a step's worth and most of another at the default retrieval budget (2,000
+    # tokens a step), within an 8k context with the rest of the prompt.
     example_tokens: int = 3600
 
 
