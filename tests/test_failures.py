@@ -24,7 +24,7 @@ KEY_ENV = "LBI_TEST_FAILURES_KEY"
 ACTIONS = ["list", "set a 1", "get a", "submit"]
 # A fifth of distinct requests fail every time they are sent: half after the door's retries
 # (a 500 each time), half refused at once as longer than the context.
-STICKY = {"500": 0.1, "overflow": 0.1}
+STICKY = {"500": 0.1, "overflow@json": 0.1}
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_a_fifth_of_calls_failing_leaves_failures_that_the_rerun_retries(
     stats = _invoke(["stats", "r", "--set", f"run_root={faulty}"])
     assert f"{len(first['failures'])} failed units" in stats and "retries exhausted" in stats
     report = (faulty / "r" / "report" / "report.md").read_text()
-    assert "Failed episodes" in report and "context overflow" in report
+    assert "Failed episodes" in report and "retries exhausted" in report
 
     # The endpoint recovers: the same commands retry exactly the failed units (and do the
     # work that depends on them), and end with the clean run's records.
@@ -163,7 +163,8 @@ def test_past_max_failures_the_stage_stops_and_the_command_exits_4(
     assert "2 × context overflow: " in r.output and "run.max_failures=0.1 allows (1)" in r.output
     records = _records(tmp_path)
     assert [f["stage"] for f in records["failures"]] == ["eval", "eval"]
-    assert records["results"] == [] and srv.requests == 2  # nothing more once it stopped
+    # each failed episode sent its prompt twice (the second time smaller), nothing more after
+    assert records["results"] == [] and srv.requests == 4
 
 
 def test_an_environment_that_raises_fails_the_episode_and_a_rerun_retries_it(

@@ -10,19 +10,22 @@ is built from the list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lbi.agents.action_check import ActionCheck, action_check, listed_check
 from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.env_errors import guarded
+from lbi.agents.fit import Shape, clip_middle, ladder, prompt_tokens
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.agents.parse import ParseError, react_grammar
 from lbi.agents.shown import ShownExamples
 from lbi.envs.base import ActionSpace, Environment, actions_grammar, valid_actions
-from lbi.models.base import ChatRequest
+from lbi.models.base import ChatRequest, ContextOverflow
 from lbi.prompts import render
+from lbi.tokens import counter_for
 from lbi.types import Step, Task, Trajectory
 
 if TYPE_CHECKING:
@@ -95,6 +98,7 @@ def build_messages(
     native_tools: bool,
     reflections: Sequence[str] = (),
     earlier: Mapping[int, Sequence[str]] | None = None,
+    middle: bool = False,
 ) -> list[dict[str, Any]]:
     """The paper's prompt sections, laid out so that each step's prompt extends the last one:
     SYSTEM / OBJECTIVE / START / HISTORY, then ADDITIONAL INFO (`examples`: those retrieved for
@@ -109,7 +113,9 @@ def build_messages(
     and no longer the schema, and repeated its last action (Qwen2.5-Coder-0.5B, measured). An
     action that repeats an earlier one is marked in HISTORY with the step it repeats.
     REFLECTIONS (Reflexion, LATS: lessons written after failed tries) stay the same for a whole
-    episode, so they come before HISTORY."""
+    episode, so they come before HISTORY. `middle` cuts long observations in the middle rather
+    than at the end (a prompt shrunk to fit the context: lbi.agents.fit)."""
+    clip = clip_middle if middle else _clip
     system = render(
         "act_system",
         env=env,
@@ -130,7 +136,7 @@ def build_messages(
     entries = []
     for n, s in enumerate(shown, 1):
         if n > first:
-            result = _clip(s.next_observation, settings.result_chars)
+            result = clip(s.next_observation, settings.result_chars)
             worked = [(next(number), e) for e in blocks.pop(n - 1, ())]
             entries.append(
                 {"n": n, "action": s.action, "result": result, "repeats": seen.get(s.action)}
@@ -143,12 +149,10 @@ def build_messages(
         "act_user",
         examples=[(next(number), e) for e in [*late, *examples]],
         instruction=instruction,
-        start=_clip(start, settings.obs_chars),
+        start=clip(start, settings.obs_chars),
         reflections=list(reflections),
         history=entries,
-        observation="(as at START above)"
-        if not history
-        else _clip(observation, settings.obs_chars),
+        observation="(as at START above)" if not history else clip(observation, settings.obs_chars),
     )
     turns = tool_turns(history[cut:], settings.obs_chars)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}, *turns]
@@ -224,6 +228,41 @@ class ModelPolicy:
         unchecked = grammar is not None or self.native_tools or not self._checking
         return grammar, None if unchecked else check()
 
+    def _context(self) -> int | None:
+        return self.door.capabilities.context_length
+
+    def _answer_tokens(self, asked: int) -> int:
+        """What the door will ask the model for (its per-role limit, thinking room)."""
+        budget = getattr(self.door, "answer_tokens", None)
+        return int(budget("act", asked)) if callable(budget) else asked
+
+    def _fit(
+        self,
+        ctx: StepContext,
+        earlier: dict[int, list[str]],
+        examples: list[str],
+        retrieved: list[str],
+        limit: int | None,
+        answer: int,
+    ) -> tuple[Shape, list[dict[str, Any]]]:
+        def build(shape: Shape) -> list[dict[str, Any]]:
+            return build_messages(
+                ctx.env,
+                self.space,
+                ctx.instruction,
+                ctx.history,
+                ctx.observation,
+                shape.examples,
+                shape.settings,
+                self.native_tools,
+                self.reflections,
+                shape.earlier,
+                shape.middle,
+            )
+
+        shapes = ladder(self.settings, earlier, examples, retrieved)
+        return _fitted(build, shapes, limit, answer, counter_for(self.door))
+
     def _for_step(self, ctx: StepContext) -> tuple[str | None, ActionCheck | None]:
         """This step's grammar and check: from the actions the environment listed, if it did."""
         listed = ctx.valid_actions
@@ -237,18 +276,9 @@ class ModelPolicy:
         examples = await self.retriever.retrieve(ctx, self.door, settings) if self.retriever else []
         at = len(ctx.history)
         new = self._shown.show(at, examples, max(0, at - settings.history_steps))
-        messages = build_messages(
-            ctx.env,
-            self.space,
-            ctx.instruction,
-            ctx.history,
-            ctx.observation,
-            new,
-            settings,
-            self.native_tools,
-            self.reflections,
-            self._shown.earlier(at),
-        )
+        answer = self._answer_tokens(settings.max_tokens)
+        fit = functools.partial(self._fit, ctx, self._shown.earlier(at), new, examples)
+        shape, messages = fit(self._context(), answer)
         # A test double reads what the prompt shows; left out when empty, so the cache keys of
         # single-try episodes stay what they were.
         lessons = {"reflections": self.reflections} if self.reflections else {}
@@ -268,7 +298,19 @@ class ModelPolicy:
                 **lessons,
             },
         )
-        resp = await self.door.chat(request, stage=settings.stage)
+        try:
+            resp = await self.door.chat(request, stage=settings.stage)
+        except ContextOverflow:
+            # The endpoint's context is smaller than it said (or than counted): once more,
+            # with the prompt fitted to three quarters of what was sent.
+            sent = prompt_tokens(messages, counter_for(self.door)) + answer
+            shape, messages = fit(sent * 3 // 4, answer)
+            request = replace(request, messages=messages)
+            resp = await self.door.chat(request, stage=settings.stage)
+        # What the prompt sent shows is what later steps build on.
+        visible = max(0, at - shape.settings.history_steps)
+        shown = {**shape.earlier, at: shape.examples}
+        self._shown.blocks = {k: v for k, v in shown.items() if v and k >= visible}
         try:
             answers, error = read_actions(resp), None
         except ParseError as e:  # unreadable or cut at the token limit: nothing is executed
@@ -303,6 +345,24 @@ class ModelPolicy:
             )
             for r, a in answers
         ]
+
+
+def _fitted(
+    build: Callable[[Shape], list[dict[str, Any]]],
+    shapes: Iterable[Shape],
+    limit: int | None,
+    answer: int,
+    count: Callable[[str], int],
+) -> tuple[Shape, list[dict[str, Any]]]:
+    """The first shape whose prompt and answer fit `limit` tokens (the smallest one if none
+    does: the endpoint's refusal is then the episode's record)."""
+    shape = messages = None
+    for shape in shapes:
+        messages = build(shape)
+        if limit is None or prompt_tokens(messages, count) + answer <= limit:
+            break
+    assert shape is not None and messages is not None
+    return shape, messages
 
 
 def _failed_before(history: list[Step], answers: list[tuple[str, str]]) -> Step | None:

@@ -32,6 +32,9 @@ class MeteredDoor:
             self.name, resp.prompt_tokens, resp.completion_tokens
         )
 
+    def answer_tokens(self, kind: str, asked: int) -> int:
+        return self.door.answer_tokens(kind, asked)
+
     async def chat(self, request: ChatRequest, *, stage: str = "default") -> ChatResponse:
         resp = await self.door.chat(request, stage=stage)
         self._count(resp)

@@ -90,6 +90,14 @@ class ModelDoor:
         known = self._thinks or self.capabilities.thinks
         return setting == "on" or (setting == "auto" and known)
 
+    def answer_tokens(self, kind: str, asked: int) -> int:
+        """The answer budget a request of this kind asking for `asked` tokens gets: the role's
+        configured limit if set, plus room for thinking where the model thinks."""
+        limits = self.config.models.max_tokens
+        limit = getattr(limits, kind, None)
+        base = limit if isinstance(limit, int) and limit > 0 else asked
+        return base + (limits.thinking if self.thinks else 0)
+
     async def chat(self, request: ChatRequest, *, stage: str = "default") -> ChatResponse:
         """One answer, its thinking (if any) apart from its text; an answer cut at the token
         limit is asked once more with a larger limit and, if cut again, returned with

@@ -6,7 +6,9 @@ Three ways to pick the failing requests (`FakeOpenAIServer` holds the settings):
 - `sticky`: a share of *distinct requests* fails every time it is sent, chosen by a hash of
   the request's messages (`{"500": 0.2}`): an error that outlasts the client's retries, the
   same whatever the order or concurrency of the calls. Clearing `sticky` is the endpoint
-  recovering; a rerun then gets answers for exactly the requests that failed.
+  recovering; a rerun then gets answers for exactly the requests that failed. A fault named
+  `NAME@json` strikes only structured requests (with a `response_format`): an agent's act
+  call that overflows is sent again smaller (lbi.agents.fit), a new request that passes.
 
 Faults: 429 (Retry-After, or Gemini's `retryDelay` in the body for a profile without the
 header), 500, 503, hang (sleeps `hang_s`), drop (closes the socket), malformed (a 200 with a
@@ -52,7 +54,8 @@ def sticky_fault(body: dict[str, Any], shares: dict[str, float], salt: str = "")
     for fault, share in shares.items():
         edge += share
         if point < edge:
-            return fault
+            name, _, scope = fault.partition("@")
+            return name if scope != "json" or body.get("response_format") else None
     return None
 
 

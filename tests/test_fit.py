@@ -1,0 +1,104 @@
+"""Issue 27 item 3: the act prompt fits the model's context, shrunk in a stated order, and a
+context overflow the count did not foresee is answered by one smaller try."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from lbi.agents.fit import clip_middle, ladder, prompt_tokens
+from lbi.agents.react import EpisodeSettings, StepContext, run_episode
+from lbi.config import Config
+from lbi.envs.toy import ToyEnv
+from lbi.models.accounting import Accountant
+from lbi.models.base import ChatRequest, ContextOverflow
+from lbi.models.door import ModelDoor
+from lbi.models.scripted import ScriptedModel
+from lbi.tokens import estimate_tokens
+
+BIG = [f"example {n}: " + f"select {n} from t; " * 60 for n in range(4)]  # ~300 tokens each
+
+
+class Fixed:
+    """A retriever that finds the same examples at every step."""
+
+    async def retrieve(
+        self, ctx: StepContext, door: object, settings: EpisodeSettings
+    ) -> list[str]:
+        return list(BIG)
+
+
+def _episode(
+    context: int | None, act, settings: EpisodeSettings
+) -> tuple[list[ChatRequest], object]:
+    seen: list[ChatRequest] = []
+
+    def record(req: ChatRequest) -> str:
+        seen.append(req)
+        return act(req)
+
+    model = ScriptedModel(handlers={"act": record})
+    model.capabilities = replace(model.capabilities, context_length=context)
+    door = ModelDoor(model, Config(), None, Accountant(Config()))
+    env = ToyEnv()
+    task = env.load_suite("toy-5")[0]
+    traj = asyncio.run(run_episode(door, env, task, settings, Fixed()))
+    return seen, traj
+
+
+def test_the_ladder_shrinks_history_then_examples_then_observations() -> None:
+    settings = EpisodeSettings(history_steps=4, obs_chars=800)
+    shapes = list(ladder(settings, {0: ["old"]}, ["b", "c"], ["a", "b", "c"]))
+    steps = [
+        (s.settings.history_steps, sorted(s.earlier), s.examples, s.settings.obs_chars, s.middle)
+        for s in shapes
+    ]
+    assert steps == [
+        (4, [0], ["b", "c"], 800, False),
+        (2, [0], ["b", "c"], 800, False),
+        (1, [0], ["b", "c"], 800, False),
+        (1, [], ["a", "b", "c"], 800, False),  # the earlier steps' go: all this step retrieved
+        (1, [], ["a", "b"], 800, False),
+        (1, [], ["a"], 800, False),
+        (1, [], [], 800, False),
+        (1, [], [], 400, True),
+        (1, [], [], 200, True),
+    ]
+
+
+def test_clip_middle_keeps_the_start_and_the_end() -> None:
+    text = "HEAD " + "x" * 1000 + " TAIL"
+    cut = clip_middle(text, 90)
+    assert cut.startswith("HEAD ") and cut.endswith(" TAIL") and "characters cut" in cut
+    assert clip_middle("short", 90) == "short"
+
+
+def test_every_act_prompt_fits_a_small_context_and_a_roomy_one_is_not_touched() -> None:
+    def act(req: ChatRequest) -> str:
+        return "REASON: r\nACTION: list"
+
+    settings = EpisodeSettings(max_steps=4)
+    roomy, _ = _episode(None, act, settings)
+    small, traj = _episode(1400, act, settings)
+    assert len(small) == len(roomy) == 4
+    sizes = [prompt_tokens(r.messages, estimate_tokens) + r.max_tokens for r in small]
+    assert all(size <= 1400 for size in sizes), sizes
+    assert all(prompt_tokens(r.messages, estimate_tokens) > 1400 for r in roomy[1:])
+    # what did not have to go stayed: the objective, and as many examples as fit
+    assert all("OBJECTIVE:" in r.messages[1]["content"] for r in small)
+    assert any("--- example" in r.messages[1]["content"] for r in small)
+    assert traj.steps and not any(s.error and "context" in s.next_observation for s in traj.steps)
+
+
+def test_an_overflow_the_count_missed_is_tried_once_more_smaller() -> None:
+    """An endpoint that states no context but refuses prompts over 4,000 characters."""
+
+    def act(req: ChatRequest) -> str:
+        if sum(len(str(m["content"])) for m in req.messages) > 4000:
+            raise ContextOverflow("the prompt does not fit the context")
+        return "REASON: r\nACTION: list"
+
+    seen, traj = _episode(None, act, EpisodeSettings(max_steps=2))
+    sizes = [sum(len(str(m["content"])) for m in r.messages) for r in seen]
+    assert sizes[0] > 4000 and sizes[1] < sizes[0] * 3 / 4 + 200
+    assert [s.action for s in traj.steps] == ["list", "list"]
