@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import replace
 
 from lbi.agents.fit import clip_middle, ladder, prompt_tokens
-from lbi.agents.react import EpisodeSettings, StepContext, run_episode
+from lbi.agents.react import EpisodeSettings, StepContext, build_messages, run_episode
 from lbi.config import Config
 from lbi.envs.toy import ToyEnv
 from lbi.models.accounting import Accountant
@@ -102,3 +102,35 @@ def test_an_overflow_the_count_missed_is_tried_once_more_smaller() -> None:
     sizes = [sum(len(str(m["content"])) for m in r.messages) for r in seen]
     assert sizes[0] > 4000 and sizes[1] < sizes[0] * 3 / 4 + 200
     assert [s.action for s in traj.steps] == ["list", "list"]
+
+
+def test_the_real_llama_cpp_server_with_a_1024_token_context_never_overflows() -> None:
+    """SmolLM2 in llama.cpp with 1,024 tokens a slot, and ~1,400 tokens of examples at every
+    step: the prompts are fitted with the GGUF's own tokenizer, and what llama.cpp reports
+    processing plus the answer budget stays within the slot."""
+    from lbi.models.registry import make_model
+
+    cfg = Config.model_validate({"models": {"local": {"threads": 1, "n_ctx": 1024}}})
+    model = make_model("local", cfg)
+    assert model.capabilities.context_length == 1024
+    door = ModelDoor(model, cfg, None, Accountant(cfg))
+    env = ToyEnv()
+    task = env.load_suite("toy-5")[0]
+    settings = EpisodeSettings(max_steps=2, max_tokens=96)
+    seen: list[int] = []
+    chat = door.chat
+
+    async def counted(request: ChatRequest, *, stage: str = "default"):  # type: ignore[no-untyped-def]
+        resp = await chat(request, stage=stage)
+        seen.append(resp.prompt_tokens + request.max_tokens)
+        return resp
+
+    door.chat = counted  # type: ignore[method-assign]
+    traj = asyncio.run(run_episode(door, env, task, settings, Fixed()))
+    assert len(traj.steps) >= 1 and seen and all(n <= 1024 for n in seen), seen
+    # unfitted, the first prompt alone would not have fitted
+    first = build_messages(
+        "toy", env.action_space(), task.instruction, [], "o", BIG, settings, False
+    )
+    assert prompt_tokens(first, model.count_tokens) > 1024
+    assert not any(s.error and "context" in s.next_observation for s in traj.steps)
