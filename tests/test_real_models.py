@@ -422,3 +422,10 @@ def test_refused_field_is_read_from_each_error_shape(text: str, field: str | Non
 
     body = {"model": "m", "messages": [], "max_tokens": 5, "seed": 1, "tools": [{}]}
     assert refused_field(400, text, body) == field
+
+
+def test_settings_added_later_keep_earlier_runs_names_at_their_defaults() -> None:
+    """A run started before a setting existed resumes under the same name: new settings stay
+    out of the name at their defaults (the names below are those of earlier versions)."""
+    assert default_run_name(Config()) == "sql-local-e61da6"
+    assert default_run_name(Config(env="toy", model="scripted")) == "toy-scripted-b66bee"

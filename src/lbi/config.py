@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Model spec prefixes an endpoint may not take (lbi.models.registry's built-ins).
+RESERVED_PREFIXES = frozenset({"local", "scripted", "openai", "hf", "minilm", "hash"})
 
 
 # Defaults follow the paper's fine-tuning recipe (lr 2e-5, 3% warmup, 3 epochs, 8k context,
@@ -74,8 +79,16 @@ class LocalModelConfig(_Section):
     timeout_s: float | None = None
 
 
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _openai_base_url() -> str:
+    """`OPENAI_BASE_URL` where it is set (as the official SDK reads it), else OpenAI's."""
+    return os.environ.get("OPENAI_BASE_URL", "").strip() or OPENAI_URL
+
+
 class OpenAIModelConfig(_Section):
-    base_url: str = "https://api.openai.com/v1"
+    base_url: str = Field(default_factory=_openai_base_url)
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never stored
     timeout_s: float = 60.0
     max_connections: int = 64
@@ -95,6 +108,25 @@ class OpenAIModelConfig(_Section):
     # Without a grammar (any endpoint but llama.cpp), a text action is checked against the
     # action space's grammar before it runs; one outside it is an error observation.
     check_actions: bool = True
+
+
+class EndpointConfig(OpenAIModelConfig):
+    """A named OpenAI-compatible endpoint (`endpoints: {NAME: ...}`), used as `NAME:MODEL`
+    wherever a model is named: the agent, `roles.*`, `synth.judges`, a tau2 user, `embed.name`."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = ""  # none: the server takes no key
+    free: bool = False  # its calls cost nothing (a LAN server): no price needed, none counted
+    context_length: int | None = None  # tokens; None = what the probe found, or unknown
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every request
+
+
+class RolesConfig(_Section):
+    """Which model serves each role (a model spec; None = `model`, the agent's)."""
+
+    tasks: str | None = None  # writes the practice tasks (docs and exploration)
+    labels: str | None = None  # backward construction: writes the instructions of windows
+    query: str | None = None  # agentic retrieval: writes the search query at each step
 
 
 class TokenLimits(_Section):
@@ -271,6 +303,24 @@ class Config(_Section):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     env_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    roles: RolesConfig = Field(default_factory=RolesConfig)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_names(cls, value: dict[str, EndpointConfig]) -> dict[str, EndpointConfig]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z][\w.-]*", name):
+                raise ValueError(f"endpoint name {name!r}: use letters, digits, _ . -")
+            if name in RESERVED_PREFIXES:
+                raise ValueError(
+                    f"endpoint name {name!r} is a built-in model prefix; choose another name"
+                )
+        return value
+
+    def role(self, name: str) -> str:
+        """The model spec that serves a role (`tasks`, `labels`, `query`)."""
+        return getattr(self.roles, name) or self.model
 
     @property
     def cache_path(self) -> Path:

@@ -34,11 +34,12 @@ TRANSPORT_FIELDS = ("timeout_s", "max_connections", "transport", "api_key_env", 
 
 def check_inputs(config: Config) -> None:
     """Resolve the environment and model names (cheap: nothing is built or loaded)."""
-    from lbi.models.registry import MODELS
+    from lbi.models.registry import resolve
 
     ENVS.resolve(config.env)
-    for spec in dict.fromkeys([config.model, *config.extra_models, *config.synth.judges]):
-        MODELS.resolve(spec)
+    roles = [config.role(r) for r in ("tasks", "labels", "query")]
+    for spec in dict.fromkeys([config.model, *config.extra_models, *config.synth.judges, *roles]):
+        resolve(spec, config)
 
 
 def _check_prices(config: Config) -> None:
@@ -48,7 +49,11 @@ def _check_prices(config: Config) -> None:
     check_prices(config)
 
 
-_LATER_DEFAULTS = (("synth", "seed", 0), ("models", "thinking", "auto"))
+_LATER_DEFAULTS = (
+    ("synth", "seed", 0),
+    ("models", "thinking", "auto"),
+    ("synth", "grade_threshold", 4.0),
+)
 
 
 def default_run_name(config: Config) -> str:
@@ -74,6 +79,9 @@ def default_run_name(config: Config) -> str:
     for section, key, default in _LATER_DEFAULTS:
         if basis[section].get(key) == default:
             del basis[section][key]
+    for key in ("endpoints", "roles"):  # top-level sections added later, empty by default
+        if not any(basis.get(key, {}).values()):
+            basis.pop(key, None)
     if basis["models"]["max_tokens"].get("thinking") == 2048:
         del basis["models"]["max_tokens"]["thinking"]  # (one level deeper)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")

@@ -109,6 +109,7 @@ class VariantRetriever:
         index: ExampleIndex | None,
         cfg: RetrievalConfig,
         exclude: frozenset[str] = frozenset(),
+        query_door: ModelDoor | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise ValueError(
@@ -118,6 +119,7 @@ class VariantRetriever:
             raise ValueError(f"variant {variant!r} needs an index")
         self.variant, self.index, self.cfg = variant, index, cfg
         self.exclude = exclude  # record ids this episode may not see (its own task's data)
+        self.query_door = query_door  # writes the search query (`roles.query`); else the agent
         self._once: list[Hit] | None = None
         self.last_ids: list[str] = []  # what the last step retrieved, for tests and traces
         self.last_query: str | None = None
@@ -135,7 +137,7 @@ class VariantRetriever:
             return RetrievalQuery(observation=ctx.observation, m1=m1, m2=0)
         if v == "docs":
             return RetrievalQuery(observation=ctx.observation, query=ctx.instruction, m1=m1, m2=m2)
-        self.last_query = await write_query(ctx, door, settings)
+        self.last_query = await write_query(ctx, self.query_door or door, settings)
         if v == "model":
             return RetrievalQuery(observation="", query=self.last_query, m1=0, m2=m2)
         # both, distill: the paper's procedure

@@ -100,6 +100,14 @@ def _print_stats(s: dict) -> None:
     for name, st in stages.items():
         spend.add_row(name, *(str(st.get(k, 0)) for k in columns), f"{st.get('cost_usd', 0.0):.4f}")
     out.print(spend)
+    models = s.get("models") or {}
+    if len(models) > 1:  # one row per model (and so per endpoint) when the roles use several
+        books = Table("model", *columns.values(), "$", title="spend by model")
+        for name, st in models.items():
+            books.add_row(
+                name, *(str(st.get(k, 0)) for k in columns), f"{st.get('cost_usd', 0.0):.4f}"
+            )
+        out.print(books)
     _print_failures(s.get("failures") or {})
     cpk = s["calls_per_kept_example"]
     out.print(

@@ -51,5 +51,12 @@ def register_embedder(prefix: str) -> Callable[[EmbedFactory], EmbedFactory]:
 
 
 def make_embedder(spec: str, config: Config) -> Embedder:
+    prefix, _, arg = spec.partition(":")
+    if prefix in config.endpoints:  # `NAME:MODEL` on a named endpoint (config `endpoints:`)
+        from lbi.embed.openai_embed import endpoint_embedder
+
+        if not arg:
+            raise EmbedError(f"embedder {spec!r} needs a model name after {prefix}:")
+        return endpoint_embedder(arg, config.endpoints[prefix], config, prefix)
     embedder: Embedder = EMBEDDERS.make(spec, config)
     return embedder

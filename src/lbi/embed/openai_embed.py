@@ -21,7 +21,7 @@ from lbi.models.base import ChatResponse, ModelError
 from lbi.models.openai_backend import resolve_api_key
 
 if TYPE_CHECKING:
-    from lbi.config import Config
+    from lbi.config import Config, OpenAIModelConfig
 
 
 class OpenAIEmbedder:
@@ -37,9 +37,11 @@ class OpenAIEmbedder:
         timeout_s: float = 60.0,
         batch_size: int = 64,
         max_retries: int = 2,
+        prefix: str = "openai",
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"{prefix}:{model}"
         self.base_url = base_url
         self.key_env = key_env
         self.batch_size = max(1, batch_size)
@@ -50,6 +52,7 @@ class OpenAIEmbedder:
             base_url=base_url,
             timeout=timeout_s,
             max_retries=max_retries,
+            default_headers=headers or None,
         )
 
     @property
@@ -109,7 +112,13 @@ def make_openai_embedder(arg: str, config: Config) -> OpenAIEmbedder:
     """`openai:MODEL` on `models.openai.base_url`, key from `$models.openai.api_key_env`."""
     if not arg:
         raise EmbedError("openai embedder needs a model name, e.g. openai:text-embedding-3-small")
-    cfg = config.models.openai
+    return endpoint_embedder(arg, config.models.openai, config)
+
+
+def endpoint_embedder(
+    arg: str, cfg: OpenAIModelConfig, config: Config, prefix: str = "openai"
+) -> OpenAIEmbedder:
+    """Embeddings from the endpoint `cfg` (`models.openai`, or a named one in `endpoints:`)."""
     try:
         key = resolve_api_key(cfg)
     except ModelError as e:
@@ -122,4 +131,6 @@ def make_openai_embedder(arg: str, config: Config) -> OpenAIEmbedder:
         timeout_s=cfg.timeout_s,
         batch_size=config.embed.batch_size,
         max_retries=config.door.max_retries,
+        prefix=prefix,
+        headers=getattr(cfg, "headers", None),
     )

@@ -148,6 +148,8 @@ async def evaluate(
     ctx: RunContext, plan: EvalPlan, indexes: dict[str, ExampleIndex]
 ) -> list[EvalResult]:
     door = ctx.door()
+    # The model that writes retrieval queries, where `roles.query` names one of its own.
+    query_door = ctx.door(ctx.config.roles.query) if ctx.config.roles.query else None
     make_env = with_suite(ctx.env_factory(), plan.suite)  # a suite file: its tasks and checks
     probe = make_env()
     tasks = probe.load_suite(plan.suite)[: plan.limit]
@@ -216,6 +218,7 @@ async def evaluate(
                     indexes.get(INDEX_FOR.get(variant, "")),
                     ctx.config.retrieval,
                     plan.held_out.get(task.id, frozenset()),
+                    query_door,
                 )
                 traj = await run_episode(meter, env, task, settings, retriever)  # type: ignore[arg-type]
             return traj, _result(

@@ -90,6 +90,7 @@ class Accountant:
         # Totals from before a resume count toward the budget but are not re-split per stage.
         self.prior = Stats.from_json(prior.get("total", prior)) if prior else Stats()
         self.stages: dict[str, Stats] = {}
+        self.models: dict[str, Stats] = {}  # the same calls, by model spec
 
     def stage(self, name: str) -> Stats:
         stats = self.stages.get(name)
@@ -126,13 +127,19 @@ class Accountant:
             )
 
     def record_call(self, stage: str, model: str, response: ChatResponse, latency_s: float) -> None:
-        stats = self.stage(stage)
-        stats.calls += 1
-        stats.prompt_tokens += response.prompt_tokens
-        stats.completion_tokens += response.completion_tokens
-        stats.reasoning_tokens += response.reasoning_tokens
-        stats.latency_s += latency_s
-        stats.cost_usd += self.cost(model, response.prompt_tokens, response.completion_tokens)
+        cost = self.cost(model, response.prompt_tokens, response.completion_tokens)
+        # Each call on its stage's books and on its model's (an endpoint per role: each model
+        # spec names its endpoint).
+        book = self.models.get(model)
+        if book is None:
+            book = self.models[model] = Stats()
+        for stats in (self.stage(stage), book):
+            stats.calls += 1
+            stats.prompt_tokens += response.prompt_tokens
+            stats.completion_tokens += response.completion_tokens
+            stats.reasoning_tokens += response.reasoning_tokens
+            stats.latency_s += latency_s
+            stats.cost_usd += cost
 
     def record_truncated(self, stage: str) -> None:
         self.stage(stage).truncated += 1
@@ -154,6 +161,7 @@ class Accountant:
         return {
             # A copy first: an environment's thread (tau2's customer) may add a stage meanwhile.
             "stages": {name: s.to_json() for name, s in sorted(dict(self.stages).items())},
+            "models": {name: s.to_json() for name, s in sorted(dict(self.models).items())},
             "prior": self.prior.to_json(),
             "total": self.total.to_json(),
         }
@@ -163,6 +171,7 @@ class Accountant:
         """Restore a snapshot exactly (stages and prior), e.g. to continue after a resume."""
         acc = cls(config, prior=snapshot.get("prior") or None)
         acc.stages = {n: Stats.from_json(s) for n, s in (snapshot.get("stages") or {}).items()}
+        acc.models = {n: Stats.from_json(s) for n, s in (snapshot.get("models") or {}).items()}
         return acc
 
 
@@ -186,11 +195,19 @@ def paid_models(config: Config) -> list[str]:
     """The models a run will call that bill per token (chat, judges, the simulated customer,
     embeddings): `openai:` on a remote host."""
     specs = [config.model, *config.extra_models, *config.synth.judges, config.embed.name]
+    specs += [config.role(r) for r in ("tasks", "labels", "query")]
     user = (config.env_options.get("tau2") or {}).get("user_model")
     if isinstance(user, str) and user:
         specs.append(user)
-    remote = not is_local(config.models.openai.base_url)
-    return [s for s in dict.fromkeys(specs) if remote and s.partition(":")[0] == "openai"]
+
+    def paid(spec: str) -> bool:
+        prefix = spec.partition(":")[0]
+        if prefix in config.endpoints:  # a named endpoint: paid unless marked free or local
+            ep = config.endpoints[prefix]
+            return not (ep.free or is_local(ep.base_url))
+        return prefix == "openai" and not is_local(config.models.openai.base_url)
+
+    return [s for s in dict.fromkeys(specs) if paid(s)]
 
 
 def check_prices(config: Config) -> None:

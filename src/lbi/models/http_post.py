@@ -69,10 +69,17 @@ class JSONPoster:
     """
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout_s: float, max_connections: int
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float,
+        max_connections: int,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {
+            **(headers or {}),
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
             "Accept": "application/json",

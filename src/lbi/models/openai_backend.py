@@ -54,11 +54,12 @@ if TYPE_CHECKING:
 
 
 def resolve_api_key(cfg: OpenAIModelConfig) -> str:
-    """The key from `$api_key_env`; local servers need none, so they get a placeholder."""
-    key = os.environ.get(cfg.api_key_env, "").strip()
+    """The key from `$api_key_env`; local servers, and named endpoints that name no key
+    variable or are marked free, need none, so they get a placeholder."""
+    key = os.environ.get(cfg.api_key_env, "").strip() if cfg.api_key_env else ""
     if key:
         return key
-    if is_local(cfg.base_url):
+    if is_local(cfg.base_url) or not cfg.api_key_env or getattr(cfg, "free", False):
         return "EMPTY"
     raise ModelError(f"${cfg.api_key_env} is not set; put the API key for {cfg.base_url} in it")
 
@@ -143,12 +144,16 @@ class OpenAIModel:
     """
 
     def __init__(
-        self, model: str, cfg: OpenAIModelConfig, store: EndpointStore | None = None
+        self,
+        model: str,
+        cfg: OpenAIModelConfig,
+        store: EndpointStore | None = None,
+        prefix: str = "openai",
     ) -> None:
         if not model:
-            raise ModelError("openai model needs a name, e.g. openai:gpt-4o-mini")
+            raise ModelError(f"{prefix} model needs a name, e.g. {prefix}:gpt-4o-mini")
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"{prefix}:{model}"
         self.base_url = cfg.base_url
         self.key_env = cfg.api_key_env
         self.cfg = cfg
@@ -168,6 +173,7 @@ class OpenAIModel:
                 base_url=cfg.base_url,
                 max_retries=0,  # the door retries, with jitter and a budget check
                 http_client=_http_client(cfg),
+                default_headers=getattr(cfg, "headers", None),
             )
         else:
             self._poster = JSONPoster(
@@ -175,6 +181,7 @@ class OpenAIModel:
                 self._key,
                 timeout_s=cfg.timeout_s,
                 max_connections=cfg.max_connections,
+                headers=getattr(cfg, "headers", None),
             )
 
     def _apply_overrides(self) -> None:
@@ -185,6 +192,9 @@ class OpenAIModel:
             rec.tools = cfg.tools == "native"
         if self.llama_cpp:
             rec.grammar = True
+        context = getattr(cfg, "context_length", None)
+        if context:
+            rec.context_length = context
         self.capabilities = endpoint_capabilities(rec)
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
@@ -331,3 +341,13 @@ class OpenAIModel:
 @register("openai")
 def _factory(arg: str, config: Config) -> OpenAIModel:
     return OpenAIModel(arg, config.models.openai, EndpointStore(config.cache_path.parent))
+
+
+@register("endpoint")
+def _named(arg: str, config: Config) -> OpenAIModel:
+    """`NAME:MODEL` for an endpoint in the config's `endpoints:` (make_model routes it here)."""
+    name, _, model = arg.partition(":")
+    if name not in config.endpoints:
+        raise ModelError(f"no endpoint {name!r} in the config's endpoints")
+    store = EndpointStore(config.cache_path.parent)
+    return OpenAIModel(model, config.endpoints[name], store, prefix=name)

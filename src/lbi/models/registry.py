@@ -26,6 +26,7 @@ MODELS: Registry[Factory] = Registry(
         "local": "lbi.models.local",
         "scripted": "lbi.models.scripted",
         "openai": "lbi.models.openai_backend",
+        "endpoint": "lbi.models.openai_backend",  # `endpoint:NAME:MODEL`, a named endpoint
         "hf": "lbi.models.hf",
     },
 )
@@ -42,5 +43,15 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 def make_model(spec: str, config: Config) -> Model:
     prefix, arg = split_spec(spec)
+    if prefix in config.endpoints:  # `NAME:MODEL` on the named endpoint (config `endpoints:`)
+        endpoint: Model = MODELS.make(f"endpoint:{prefix}:{arg}", config)
+        return endpoint
     model: Model = MODELS.make(f"{prefix}:{arg}" if arg else prefix, config)
     return model
+
+
+def resolve(spec: str, config: Config) -> None:
+    """Check a model spec names a backend or a configured endpoint (loads nothing)."""
+    prefix, _ = split_spec(spec)
+    if prefix not in config.endpoints:
+        MODELS.resolve(spec)

@@ -128,7 +128,7 @@ async def construct(
     cfg = ctx.config.synth
     policy = cfg.backward_policy
     batch = 1 if policy == "all" else cfg.backward_batch
-    door = ctx.door()
+    door = ctx.door(ctx.config.role("labels"))
     done = ctx.store.marked(STAGE)
     todo = [t for t in trajectories if f"{policy}:{t.id}" not in done and t.steps]
     failures = StageFailures(ctx, STAGE, len(trajectories), "trajectories")

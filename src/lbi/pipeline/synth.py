@@ -210,6 +210,7 @@ def table_row(ctx: RunContext, raw: int, kept: int, judges: list[str]) -> dict[s
             for s in ["tasks", "rollout", "backward", "filter", *sorted(stages)]
             if s in stages
         },
+        "models": acc.get("models", {}),
         "calls_per_kept_example": (synth_calls / kept) if kept else None,
         "failures": failures_by_stage(ctx),
     }

@@ -96,7 +96,7 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     ctx.store.set_meta("chunks", [c.id for c in chunks])
     done = ctx.store.marked(STAGE)
     todo = [c for c in chunks if c.id not in done]
-    door = ctx.door()
+    door = ctx.door(ctx.config.role("tasks"))
     space = env.action_space()
     failures = StageFailures(ctx, STAGE, len(chunks), "doc chunks")
 
@@ -179,7 +179,7 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
                 )
                 unit = f"explore:{sorted(start.setup.items())!r}"
                 value = await ask_json(
-                    ctx.door(),
+                    ctx.door(ctx.config.role("tasks")),
                     _request("explore", prompt, cfg.explore_tasks, {"doc_title": "exploration"}),
                     tasks_schema(cfg.explore_tasks),
                     STAGE,

@@ -166,6 +166,8 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self.faults_served: collections.Counter[str] = collections.Counter()
         self.bodies: list[dict[str, Any]] = []  # every chat request body, in arrival order
+        self.headers: list[dict[str, str]] = []  # every chat request's headers, the same order
+        self.embedding_requests = 0
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -224,6 +226,7 @@ class FakeOpenAIServer:
         try:
             body = await request.json()
             self.bodies.append(body)
+            self.headers.append(dict(request.headers))
             if self.latency:
                 await asyncio.sleep(self.latency)
             if (
@@ -320,6 +323,7 @@ class FakeOpenAIServer:
         return example_for(schema, last, self.array_items)
 
     async def _embeddings(self, request: web.Request) -> web.Response:
+        self.embedding_requests += 1
         body = await request.json()
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
