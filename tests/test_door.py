@@ -380,14 +380,19 @@ def test_a_backend_that_cannot_be_stopped_is_waited_for_not_timed_out() -> None:
     door_cfg = {"timeout_s": 0.05, "backoff_base_s": 0.001, "backoff_max_s": 0.01}
     cfg = Config.model_validate({"cache": {"enabled": False}, "door": door_cfg})
 
+    acc = Accountant(cfg)
+
     async def go(model: Any) -> str:
-        door = ModelDoor(model, cfg, None, Accountant(cfg))
-        return (await door.chat(ask("x"))).text
+        door = ModelDoor(model, cfg, None, acc)
+        return (await door.chat(ask("x"), stage="s")).text
 
     assert asyncio.run(go(Slow())) == "done" and Slow.calls == 1
     Slow.timeout_s = 0.05  # type: ignore[assignment]  # with a limit, the door times it out
     with pytest.raises(ModelError, match=r"no answer within 0\.05s"):
         asyncio.run(go(Slow()))
+    # every timed-out attempt is on the books, with the time it took
+    attempts = cfg.door.max_retries + 1
+    assert acc.stage("s").timeouts == attempts and acc.stage("s").latency_s >= 0.05 * attempts
 
 
 def test_a_rewritten_model_file_is_asked_again_not_served_the_old_answers(tmp_path: Path) -> None:

@@ -90,7 +90,9 @@ def _openai_base_url() -> str:
 class OpenAIModelConfig(_Section):
     base_url: str = Field(default_factory=_openai_base_url)
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never stored
-    timeout_s: float = 60.0
+    # Waiting for a whole non-streamed answer, reasoning included (the official SDK's default);
+    # connecting has its own 10 s.
+    timeout_s: float = 600.0
     max_connections: int = 64
     server: Literal["generic", "llama.cpp"] = (
         "generic"  # llama.cpp servers also take a GBNF grammar
@@ -162,7 +164,9 @@ class ModelsConfig(_Section):
 
 class DoorConfig(_Section):
     concurrency: int = 8
-    timeout_s: float = 120.0
+    # Per call, for backends without a timeout of their own; above models.openai.timeout_s, so
+    # the endpoint's own error (which names it) comes first.
+    timeout_s: float = 630.0
     max_retries: int = 6
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0

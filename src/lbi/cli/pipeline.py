@@ -93,7 +93,8 @@ def _print_stats(s: dict) -> None:
     columns = {"calls": "calls", "cache_hits": "cache hits", "prompt_tokens": "prompt tok",
                "completion_tokens": "completion tok"}  # fmt: skip
     optional = {"reasoning_tokens": "reasoning tok", "retries": "retries",
-                "failures": "failed calls", "truncated": "cut answers"}  # fmt: skip
+                "timeouts": "timeouts", "failures": "failed calls",
+                "truncated": "cut answers"}  # fmt: skip
     stages = s["stages"]
     columns |= {k: v for k, v in optional.items() if any(st.get(k) for st in stages.values())}
     spend = Table("stage", *columns.values(), "$", title="spend")

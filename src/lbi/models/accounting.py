@@ -28,6 +28,7 @@ class Stats:
     cost_usd: float = 0.0
     reasoning_tokens: int = 0  # part of completion_tokens (and of their cost)
     truncated: int = 0  # answers still cut at the token limit after the larger-limit retry
+    timeouts: int = 0  # attempts that got no answer in time (their wait is in latency_s)
 
     @property
     def tokens(self) -> int:
@@ -60,6 +61,7 @@ _NUMBERS = (
     "cost_usd",
     "reasoning_tokens",
     "truncated",
+    "timeouts",
 )
 
 
@@ -146,6 +148,12 @@ class Accountant:
 
     def record_hit(self, stage: str) -> None:
         self.stage(stage).cache_hits += 1
+
+    def record_timeout(self, stage: str, seconds: float) -> None:
+        """An attempt that timed out: counted, and the time it took is spent time too."""
+        stats = self.stage(stage)
+        stats.timeouts += 1
+        stats.latency_s += seconds
 
     def record_retry(self, stage: str) -> None:
         self.stage(stage).retries += 1

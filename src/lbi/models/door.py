@@ -192,8 +192,11 @@ class ModelDoor:
                     response = await self.model.complete(request)
             except TimeoutError:
                 last = TransientModelError(f"no answer within {self._timeout_s:g}s (timeout)")
+                self.accountant.record_timeout(stage, time.perf_counter() - start)
                 continue
             except TransientModelError as e:
+                if "timed out" in str(e).lower():  # the backend's own read timeout
+                    self.accountant.record_timeout(stage, time.perf_counter() - start)
                 last = e
                 continue
             except ModelError as e:
