@@ -22,12 +22,28 @@ from lbi.cli.app import (
     friendly,
     out,
 )
-from lbi.config import ConfigError
+from lbi.config import Config, ConfigError
+from lbi.types import Task
 
 experiment_app = typer.Typer(
     help="Experiments that reproduce the paper's tables.", no_args_is_help=True
 )
 app.add_typer(experiment_app, name="experiment")
+
+
+def _suite(cfg: Config, suite: str | None) -> tuple[str, list[Task], bool]:
+    """The suite (by default the environment's first), its tasks, and whether a seed changes
+    the environment's tasks."""
+    from lbi.envs.base import make_env, seeds_vary
+
+    probe = make_env(cfg.env, cfg)
+    try:
+        suite = suite or (probe.suites() or [""])[0]
+        if not suite:
+            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
+        return suite, probe.load_suite(suite), seeds_vary(probe)
+    finally:
+        probe.close()
 
 
 @experiment_app.command("paper")
@@ -86,19 +102,12 @@ def paper(
     if budget_tokens is not None:
         extra.append(f"budget.max_tokens={budget_tokens}")
     cfg = cli_config(config, extra, model, env)
-    from lbi.envs.base import make_env, seeds_vary
+    from lbi.envs.base import make_env
     from lbi.envs.preflight import preflight
     from lbi.eval.harness import step_limit
     from lbi.pipeline.preflight import synth_starts
 
-    probe = make_env(cfg.env, cfg)
-    try:
-        suite = suite or (probe.suites() or [""])[0]
-        if not suite:
-            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-        bench, varies = probe.load_suite(suite), seeds_vary(probe)
-    finally:
-        probe.close()
+    suite, bench, varies = _suite(cfg, suite)
     n_tasks = len(bench)
     steps, steps_from = step_limit(max_steps or cfg.eval.max_steps, bench)
     if not dry_run:  # the environment's failures first, in one line, before any call or folder
@@ -176,14 +185,8 @@ def judges(
         names = [j.strip() for j in judge.split(",") if j.strip()]
         extra.append("synth.judges=" + json.dumps(names))
     cfg = cli_config(config, extra, model, env)
-    probe = make_env(cfg.env, cfg)
-    try:
-        suite = suite or (probe.suites() or [""])[0]
-        if not suite:
-            raise ConfigError(f"environment {cfg.env} has no benchmark suites")
-        bench = probe.load_suite(suite)[:limit]
-    finally:
-        probe.close()
+    suite, bench, _ = _suite(cfg, suite)
+    bench = bench[:limit]
     preflight(lambda: make_env(cfg.env, cfg), bench)
     run = name or f"judges-{cfg.env}-{suite}".replace(":", "-").replace("/", "-")
     plan = JudgePlan(
