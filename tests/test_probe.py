@@ -73,7 +73,10 @@ def test_bad_spec_is_reported_not_raised(tmp_path: Path) -> None:
     assert not report.answers and "unknown model" in report.error
 
 
-@pytest.mark.parametrize(("name", "context"), [("vllm", 32768), ("llamacpp", 4096)])
+# Ollama states nothing in /models: its num_ctx comes from /api/show (8192 in the profile).
+@pytest.mark.parametrize(
+    ("name", "context"), [("vllm", 32768), ("llamacpp", 4096), ("ollama", 8192)]
+)
 def test_the_stated_context_reaches_the_model_and_sizes_judge_batches(
     name: str, context: int, tmp_path: Path
 ) -> None:
@@ -115,3 +118,17 @@ def test_the_stated_context_reaches_the_model_and_sizes_judge_batches(
         assert len(groups) == 1
     else:
         assert len(groups) > 1
+
+
+def test_an_ollama_model_without_num_ctx_gets_ollamas_default_context(tmp_path: Path) -> None:
+    """Ollama cuts a longer prompt silently: without a num_ctx in the Modelfile, lbi sizes
+    prompts for its default of 4,096 tokens (the server's OLLAMA_CONTEXT_LENGTH is not visible)."""
+    from dataclasses import replace
+
+    from lbi.models.probe_extra import OLLAMA_DEFAULT_CONTEXT
+    from lbi.testing.providers import PROFILES
+
+    plain = replace(PROFILES["ollama"], ollama_show={"parameters": "", "model_info": {}})
+    with FakeOpenAIServer(profile=plain) as srv:
+        report = asyncio.run(probe(f"openai:{plain.model}", config(srv.base_url, tmp_path)))
+    assert report.context_length == OLLAMA_DEFAULT_CONTEXT == 4096

@@ -7,6 +7,7 @@ exception: the probe reports, it does not stop.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -96,13 +97,47 @@ async def probe_grammar(door: ModelDoor) -> bool:
     return ok
 
 
+# Ollama's context when neither the model's Modelfile nor the request sets `num_ctx` (its
+# FAQ; `OLLAMA_CONTEXT_LENGTH` changes it for the server, and lbi cannot see that variable).
+OLLAMA_DEFAULT_CONTEXT = 4096
+
+
 async def context_length(model: Any) -> int | None:
     """What `GET /models` states for the model: vLLM's `max_model_len`, llama.cpp's `meta.n_ctx`
-    (else `meta.n_ctx_train`), `context_length`/`context_window` elsewhere; None when it states
-    nothing."""
+    (else `meta.n_ctx_train`), `context_length`/`context_window` elsewhere; for Ollama, which
+    states nothing there and silently cuts longer prompts, `num_ctx` from `/api/show`, else its
+    default; None when nothing says."""
     base_url = getattr(model, "base_url", None)
     if not base_url:
         return None
+    stated = await _models_context(model, base_url)
+    if stated is None:
+        stated = await _ollama_context(model, base_url)
+    return stated
+
+
+async def _ollama_context(model: Any, base_url: str) -> int | None:
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(f"{root}/api/version") as resp:
+                if resp.status != 200 or "version" not in await resp.json(content_type=None):
+                    return None
+            body = {"model": getattr(model, "model", "")}
+            async with session.post(f"{root}/api/show", json=body) as resp:
+                show = await resp.json(content_type=None) if resp.status == 200 else {}
+    except (aiohttp.ClientError, TimeoutError, ValueError, TypeError):
+        return None
+    found = re.search(r"^num_ctx\s+(\d+)", str(show.get("parameters") or ""), re.MULTILINE)
+    context = int(found.group(1)) if found else OLLAMA_DEFAULT_CONTEXT
+    info = show.get("model_info")
+    pairs = info.items() if isinstance(info, dict) else []
+    trained = [v for k, v in pairs if k.endswith(".context_length") and isinstance(v, int)]
+    return min([context, *trained])
+
+
+async def _models_context(model: Any, base_url: str) -> int | None:
     headers = {"Authorization": f"Bearer {getattr(model, '_key', '')}"}
     try:
         timeout = aiohttp.ClientTimeout(total=10)

@@ -197,6 +197,8 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/stats", self._stats)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/api/version", self._ollama_version)
+        app.router.add_post("/api/show", self._ollama_show)
         return app
 
     async def _models(self, request: web.Request) -> web.Response:
@@ -204,6 +206,21 @@ class FakeOpenAIServer:
         meta = self.profile.models_meta if self.profile else {}
         item = {"id": model, "object": "model", "owned_by": "fake", **meta}
         return web.json_response({"object": "list", "data": [item]})
+
+    async def _ollama_version(self, request: web.Request) -> web.Response:
+        if self.profile is None or self.profile.ollama_show is None:
+            raise web.HTTPNotFound()
+        return web.json_response({"version": "0.12.0"})
+
+    async def _ollama_show(self, request: web.Request) -> web.Response:
+        if self.profile is None or self.profile.ollama_show is None:
+            raise web.HTTPNotFound()
+        body = await request.json()
+        if body.get("model") != self.profile.model:
+            return web.json_response(
+                {"error": f"model '{body.get('model')}' not found"}, status=404
+            )
+        return web.json_response(self.profile.ollama_show)
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())

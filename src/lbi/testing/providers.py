@@ -47,6 +47,9 @@ class Profile:
     # A completion-token limit above this is refused as too large, the maximum stated (OpenAI).
     max_output_tokens: int | None = None
     remote: bool = True  # billed per token (a real deployment would need `prices:`)
+    # Ollama's native API beside the OpenAI one: `POST /api/show` answers this (and
+    # `GET /api/version` answers), None = no native API.
+    ollama_show: dict[str, Any] | None = None
     source: dict[str, str] = field(default_factory=dict)
 
 
@@ -149,9 +152,16 @@ PROFILES: dict[str, Profile] = {
             parallel_tools=False,
             retry_after=False,
             remote=False,
+            # A Modelfile that sets num_ctx states it in `parameters`; the trained length is in
+            # model_info (`<architecture>.context_length`).
+            ollama_show={
+                "parameters": 'num_ctx                        8192\nstop                           "<|eot_id|>"',
+                "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+            },
             source={
                 "response_format, tools, seed, stop, max_tokens": "docs (Ollama OpenAI compat)",
                 "max_completion_tokens not listed (ignored)": "docs; handling assumed",
+                "/api/show parameters and model_info, /api/version": "docs (Ollama API)",
             },
         ),
         Profile(
