@@ -40,7 +40,7 @@ from typing import Any
 
 import jinja2
 
-from lbi.agents import react
+from lbi.agents import act_prompt, react
 from lbi.agents.react import EpisodeSettings, run_episode
 from lbi.agents.retrieval import VariantRetriever
 from lbi.agents.shown import ShownExamples
@@ -293,14 +293,14 @@ def main() -> int:
                 for layout in ("old", "kept") if variant == "none" else LAYOUTS:
                     model.calls = []
                     model.forget()
-                    react.render = render_old if layout == "old" else render  # type: ignore[attr-defined]
+                    act_prompt.render = render_old if layout == "old" else render  # type: ignore[attr-defined]
                     react.ShownExamples = ShownExamples if layout == "kept" else EveryStep  # type: ignore[misc]
                     try:
                         wall = asyncio.run(
                             episodes(model, env_spec, chosen, variant, index, own, args)
                         )
                     finally:
-                        react.render = render  # type: ignore[attr-defined]
+                        act_prompt.render = render  # type: ignore[attr-defined]
                         react.ShownExamples = ShownExamples  # type: ignore[misc]
                     s = summary(model.calls, wall)
                     rows.append((spec, env_name, variant, layout, s))

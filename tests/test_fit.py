@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from lbi.agents.act_prompt import build_messages
 from lbi.agents.fit import clip_middle, ladder, prompt_tokens
-from lbi.agents.react import EpisodeSettings, StepContext, build_messages, run_episode
+from lbi.agents.react import EpisodeSettings, StepContext, run_episode
 from lbi.config import Config
 from lbi.envs.toy import ToyEnv
 from lbi.models.accounting import Accountant

@@ -1,6 +1,7 @@
 import itertools
 
-from lbi.agents.react import EpisodeSettings, build_messages
+from lbi.agents.act_prompt import build_messages
+from lbi.agents.react import EpisodeSettings
 from lbi.agents.shown import ShownExamples
 from lbi.envs.base import ActionSpace
 from lbi.pipeline.backward import labels_prompt, parse_labels

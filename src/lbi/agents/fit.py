@@ -12,7 +12,7 @@ prompt that fits from the first rung is the one the agent always sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -91,3 +91,21 @@ def clip_middle(text: str, n: int) -> str:
         return text
     head, tail = n - n // 3, n // 3
     return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
+
+
+def fitted(
+    build: Callable[[Shape], list[dict[str, Any]]],
+    shapes: Iterable[Shape],
+    limit: int | None,
+    answer: int,
+    count: Callable[[str], int],
+) -> tuple[Shape, list[dict[str, Any]]]:
+    """The first shape whose prompt and answer fit `limit` tokens (the smallest one if none
+    does: the endpoint's refusal is then the episode's record)."""
+    shape = messages = None
+    for shape in shapes:
+        messages = build(shape)
+        if limit is None or prompt_tokens(messages, count) + answer <= limit:
+            break
+    assert shape is not None and messages is not None
+    return shape, messages

@@ -11,20 +11,19 @@ is built from the list.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lbi.agents.act_prompt import build_messages, clip
 from lbi.agents.action_check import ActionCheck, action_check, listed_check
 from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.env_errors import guarded
-from lbi.agents.fit import Shape, clip_middle, ladder, prompt_tokens
-from lbi.agents.native_turns import split_last_answer, tool_turns
+from lbi.agents.fit import Shape, fitted, ladder, prompt_tokens
 from lbi.agents.parse import ParseError, react_grammar
 from lbi.agents.shown import ShownExamples
 from lbi.envs.base import ActionSpace, Environment, actions_grammar, valid_actions
 from lbi.models.base import ChatRequest, ContextOverflow
-from lbi.prompts import render
 from lbi.tokens import counter_for
 from lbi.types import Step, Task, Trajectory
 
@@ -73,89 +72,6 @@ class StepRetriever(Protocol):
     async def retrieve(
         self, ctx: StepContext, door: ModelDoor, settings: EpisodeSettings
     ) -> list[str]: ...
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[:n] + f"\n... [{len(text) - n} more characters]"
-
-
-def tools_text(space: ActionSpace) -> str:
-    if not space.tools:
-        return ""
-    from lbi.envs.tools.schema import describe_tools
-
-    return describe_tools(space.tools)
-
-
-def build_messages(
-    env: str,
-    space: ActionSpace,
-    instruction: str,
-    history: list[Step],
-    observation: str,
-    examples: list[str],
-    settings: EpisodeSettings,
-    native_tools: bool,
-    reflections: Sequence[str] = (),
-    earlier: Mapping[int, Sequence[str]] | None = None,
-    middle: bool = False,
-) -> list[dict[str, Any]]:
-    """The paper's prompt sections, laid out so that each step's prompt extends the last one:
-    SYSTEM / OBJECTIVE / START / HISTORY, then ADDITIONAL INFO (`examples`: those retrieved for
-    this step that the prompt does not show yet) and OBSERVATION. `earlier` holds the examples
-    shown at earlier steps, by step (lbi.agents.shown): they stay in HISTORY where they were
-    first shown, numbered on from there. A server's prefix cache (llama.cpp, vLLM, hosted prompt
-    caching) then reuses the system prompt, objective, start, earlier history and earlier
-    examples instead of processing them again at each step (bench/local_agent.py measures it).
-
-    START is the episode's first observation (a database's schema, the task's page), kept for
-    the whole episode: with only the latest observation, a model that got an error saw the error
-    and no longer the schema, and repeated its last action (Qwen2.5-Coder-0.5B, measured). An
-    action that repeats an earlier one is marked in HISTORY with the step it repeats.
-    REFLECTIONS (Reflexion, LATS: lessons written after failed tries) stay the same for a whole
-    episode, so they come before HISTORY. `middle` cuts long observations in the middle rather
-    than at the end (a prompt shrunk to fit the context: lbi.agents.fit)."""
-    clip = clip_middle if middle else _clip
-    system = render(
-        "act_system",
-        env=env,
-        action_description=space.description,
-        tools_text=tools_text(space),
-        native_tools=native_tools,
-    )
-    # Native tools: the last answer's calls and results go back as tool messages (native_turns).
-    cut = split_last_answer(history) if native_tools else len(history)
-    if cut < len(history):
-        observation = history[cut].observation
-    shown = history[:cut]
-    first = len(shown) - len(shown[-settings.history_steps :])
-    start = history[0].observation if history else observation
-    blocks = dict(earlier or {})
-    number = iter(range(1, 1_000_000))
-    seen: dict[str, int] = {}
-    entries = []
-    for n, s in enumerate(shown, 1):
-        if n > first:
-            result = clip(s.next_observation, settings.result_chars)
-            worked = [(next(number), e) for e in blocks.pop(n - 1, ())]
-            entries.append(
-                {"n": n, "action": s.action, "result": result, "repeats": seen.get(s.action)}
-                | {"examples": worked}
-            )
-        seen.setdefault(s.action, n)
-    # Examples of steps that are now tool turns (native tools) are shown with this step's.
-    late = [e for k in sorted(blocks) if k >= len(shown) for e in blocks[k]]
-    user = render(
-        "act_user",
-        examples=[(next(number), e) for e in [*late, *examples]],
-        instruction=instruction,
-        start=clip(start, settings.obs_chars),
-        reflections=list(reflections),
-        history=entries,
-        observation="(as at START above)" if not history else clip(observation, settings.obs_chars),
-    )
-    turns = tool_turns(history[cut:], settings.obs_chars)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}, *turns]
 
 
 def new_trajectory(
@@ -261,7 +177,7 @@ class ModelPolicy:
             )
 
         shapes = ladder(self.settings, earlier, examples, retrieved)
-        return _fitted(build, shapes, limit, answer, counter_for(self.door))
+        return fitted(build, shapes, limit, answer, counter_for(self.door))
 
     def _for_step(self, ctx: StepContext) -> tuple[str | None, ActionCheck | None]:
         """This step's grammar and check: from the actions the environment listed, if it did."""
@@ -347,24 +263,6 @@ class ModelPolicy:
         ]
 
 
-def _fitted(
-    build: Callable[[Shape], list[dict[str, Any]]],
-    shapes: Iterable[Shape],
-    limit: int | None,
-    answer: int,
-    count: Callable[[str], int],
-) -> tuple[Shape, list[dict[str, Any]]]:
-    """The first shape whose prompt and answer fit `limit` tokens (the smallest one if none
-    does: the endpoint's refusal is then the episode's record)."""
-    shape = messages = None
-    for shape in shapes:
-        messages = build(shape)
-        if limit is None or prompt_tokens(messages, count) + answer <= limit:
-            break
-    assert shape is not None and messages is not None
-    return shape, messages
-
-
 def _failed_before(history: list[Step], answers: list[tuple[str, str]]) -> Step | None:
     """The earlier step whose failing action this one-action answer repeats, if any."""
     if len(answers) != 1:
@@ -374,7 +272,7 @@ def _failed_before(history: list[Step], answers: list[tuple[str, str]]) -> Step 
 
 
 def _with_note(messages: list[dict[str, Any]], failed: Step) -> list[dict[str, Any]]:
-    result = _clip(failed.next_observation.strip(), 300)
+    result = clip(failed.next_observation.strip(), 300)
     note = (
         f"\n\nNOTE: your answer repeated the action of step {failed.index + 1}, which failed "
         f"with: {result}\nThe same action fails the same way again. Answer with a different "

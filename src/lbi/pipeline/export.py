@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lbi.agents.react import EpisodeSettings, build_messages
+from lbi.agents.act_prompt import build_messages
+from lbi.agents.react import EpisodeSettings
 from lbi.envs.base import ActionSpace
 from lbi.pipeline.filter import Decision
 from lbi.types import Example, Verdict
