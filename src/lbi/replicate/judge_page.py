@@ -106,6 +106,12 @@ async def _judge(
     return verdicts, judges, cost
 
 
+def _share(counts: dict[str, int], false: bool = False) -> str:
+    total = sum(counts.values())
+    true = counts.get("true", 0)
+    return f"{100 * ((total - true) if false else true) / max(1, total):.1f}%"
+
+
 def _cost(c: dict[str, Any]) -> str:
     return (
         f"{c['calls']:.0f} judge calls; per judged example (pair × judge) "
@@ -150,6 +156,11 @@ def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
         "the pairs of each kind a setting turned away (for `true`, lower is better).",
         "",
         "## Settings",
+        "",
+        f"The base rate: {_share(counts)} of the pairs are true. A setting that keeps every "
+        f"pair has that precision and recall 100%; one that rejects every pair has accuracy "
+        f"{_share(counts, false=True)}. Only a precision above the base rate, at a useful "
+        "recall, shows a judge that tells true pairs from false ones.",
         "",
         *table(result.settings),
         "",
