@@ -148,7 +148,7 @@ def test_step_outside_an_episode_is_an_error_observation(env: SqlEnv) -> None:
     assert env.step("SELECT 1")[4]["error"]
     task = env.sample_tasks()[0]
     env.reset(task)
-    env.step("submit")
+    env.step("submit SELECT 1")
     obs, _, terminated, _, info = env.step("SELECT 1")
     assert info["error"] and terminated and "reset" in obs
 
@@ -165,7 +165,32 @@ def test_submit_forms(env: SqlEnv) -> None:
     assert env.step("submit DELETE FROM Pets")[4]["error"]
     no_gold = Task(env="sql", instruction="delete the dogs", setup={"db": "pets_1"})
     env.reset(no_gold)
+    env.step("SELECT count(*) FROM Pets")
     assert env.step("submit")[1:4] == (0.0, True, False)
+
+
+def test_a_bare_submit_before_any_table_is_refused_and_the_episode_goes_on(env: SqlEnv) -> None:
+    """The trap a model fell into: the query written in REASON, then `submit` with nothing run."""
+    task = _task(env, "number of dog pets that are raised by female")
+    env.reset(task)
+    env.step("UPDATE Pets SET pet_age = 1")  # a write returns no table
+    obs, reward, terminated, _, info = env.step("submit")
+    assert info["error"] and not terminated and reward == 0.0
+    assert "nothing to submit" in obs and "submit <query>" in obs
+    env.step(task.gold["sql"])
+    assert env.step("submit")[1:3] == (1.0, True)
+
+
+def test_the_floor_action_hands_in_an_empty_answer(env: SqlEnv) -> None:
+    finish = env.action_space().finish
+    assert finish and finish.startswith("submit ")
+    rewards = []
+    for task in env.load_suite(SUITE):
+        env.reset(task)
+        _, reward, terminated, _, info = env.step(finish)
+        assert terminated and info["submitted_rows"] == 0
+        rewards.append(reward)
+    assert sum(rewards) == 3.0
 
 
 def test_results_are_truncated_with_the_total(config: Config) -> None:

@@ -70,6 +70,18 @@ def test_every_gold_query_scores_one(env: SqlEnv) -> None:
         assert env.step("submit")[1] == 1.0, task.name
 
 
+def test_the_floor_action_runs_on_mariadb_and_hands_in_an_empty_answer(env: SqlEnv) -> None:
+    finish = env.action_space().finish
+    assert finish
+    rewards = []
+    for task in env.load_suite(SUITE):
+        env.reset(task)
+        obs, reward, terminated, _, info = env.step(finish)
+        assert terminated and info["submitted_rows"] == 0, obs
+        rewards.append(reward)
+    assert sum(rewards) == 3.0
+
+
 def test_wrong_and_reordered_answers_score_zero(env: SqlEnv) -> None:
     dogs = _task(env, "number of dog pets that are raised by female")
     assert _answer(env, dogs, "SELECT count(*) FROM Pets") == 0.0

@@ -32,6 +32,16 @@ if TYPE_CHECKING:
 SUITE = "spider-dev-23"
 _OPTIONS = {"data_dir", "url", "max_rows", "max_chars", "timeout_s"}
 _SUBMIT = re.compile(r"submit\b\s*(.*)", re.IGNORECASE | re.DOTALL)
+# The floor policy's answer: a query with no rows, valid in every dialect lbi runs. A bare
+# `submit` before any query returned a table is refused instead of handing in nothing: models
+# that write their query in REASON and answer `submit` (Qwen2.5-Coder-1.5B on spider, measured)
+# then learn from the error what a lost episode would not tell them.
+_EMPTY_ANSWER = "submit SELECT 1 FROM (SELECT 1 AS one) AS empty_answer WHERE 1 = 0"
+# A statement that runs on every database of a dialect: the action examples' first.
+_LIST_TABLES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
+    "mysql": "SHOW TABLES",
+}
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 _VERBS = ["SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER"]
 _EXTRA_VERBS = {"sqlite": ["PRAGMA"], "mysql": ["SHOW", "DESCRIBE"]}
@@ -91,13 +101,14 @@ class SqlEnv:
             "- A statement runs on your private copy of the database; you see its result table "
             f"(at most {self.max_rows} rows, then the total row count) or its error.\n"
             "- `submit` ends the episode and hands in the result of your most recent statement that "
-            "returned a table (an empty answer if none did).\n"
+            "returned a table; before any has, it is refused: run your query first.\n"
             "- `submit` followed by a statement on the same line (e.g. `submit SELECT count(*) "
             "FROM singer`) runs that statement and hands in its result instead.\n"
             "An answer is right when its rows equal those of the correct query: the same columns in "
             "the asked order and nothing extra; row order counts only when the question asks for one."
         )
         examples = [
+            _LIST_TABLES.get(self.backend.dialect, "SELECT count(*) FROM singer"),
             "SELECT count(*) FROM singer",
             "SELECT Name FROM singer WHERE Age > 30 ORDER BY Name",
             "submit",
@@ -106,7 +117,7 @@ class SqlEnv:
             description=description,
             grammar=_grammar(self.backend.dialect),
             examples=examples,
-            finish="submit",
+            finish=_EMPTY_ANSWER,
             language="sql",
         )
 
@@ -164,8 +175,14 @@ class SqlEnv:
 
     def _submit(self, sql: str) -> StepResult:
         assert self._episode is not None
-        result = self._last or Result([], [], 0, is_query=True)
-        if sql:
+        if not sql:
+            if self._last is None:
+                return self._error(
+                    "no statement has returned a table yet, so there is nothing to submit: run "
+                    "your query as the ACTION first, or write `submit <query>`"
+                )
+            result = self._last
+        else:
             try:
                 result = self._episode.execute(sql)
             except SqlError as e:
