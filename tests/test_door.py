@@ -478,3 +478,20 @@ def test_another_server_or_reasoning_effort_misses_the_cache(tmp_path: Path) -> 
         assert a.requests == 3
     # OpenAI's own URL at the default effort keys as before: caches made earlier still answer.
     assert endpoint_identity(OpenAIModelConfig()) == {}
+
+
+def test_other_served_weights_under_the_same_name_and_url_miss_the_cache(tmp_path: Path) -> None:
+    """vLLM lists the weights' path (`root`), llama.cpp the GGUF's path and size: a server
+    restarted on retrained weights, on the same port under the same name, is asked again."""
+    cache = {"path": str(tmp_path / "shared.sqlite")}
+    port = 0
+    asked = []
+    for root in ("/ckpt/step-100", "/ckpt/step-100", "/ckpt/step-200", "/ckpt/step-100"):
+        with FakeOpenAIServer(port=port, served={"root": root, "created": len(asked)}) as srv:
+            port = srv.port
+            cfg = make_config(srv, tmp_path, cache=cache)
+            run_door(cfg, lambda door: door.chat(ask("same question")))
+            asked.append(srv.requests)
+    # asked, served from the cache, asked (new weights), served (the first weights' answer);
+    # `created` (a request's time on vLLM and llama.cpp) changes nothing
+    assert asked == [1, 0, 1, 0]

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import replace
 
 from lbi.agents.act_prompt import build_messages
-from lbi.agents.fit import clip_middle, ladder, prompt_tokens
+from lbi.agents.fit import ladder
 from lbi.agents.react import EpisodeSettings, StepContext, run_episode
 from lbi.config import Config
 from lbi.envs.toy import ToyEnv
@@ -15,7 +15,7 @@ from lbi.models.accounting import Accountant
 from lbi.models.base import ChatRequest, ContextOverflow
 from lbi.models.door import ModelDoor
 from lbi.models.scripted import ScriptedModel
-from lbi.tokens import estimate_tokens
+from lbi.tokens import clip_middle, estimate_tokens, prompt_tokens
 
 BIG = [f"example {n}: " + f"select {n} from t; " * 60 for n in range(4)]  # ~300 tokens each
 

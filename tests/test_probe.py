@@ -125,7 +125,7 @@ def test_an_ollama_model_without_num_ctx_gets_ollamas_default_context(tmp_path: 
     prompts for its default of 4,096 tokens (the server's OLLAMA_CONTEXT_LENGTH is not visible)."""
     from dataclasses import replace
 
-    from lbi.models.probe_extra import OLLAMA_DEFAULT_CONTEXT
+    from lbi.models.served import OLLAMA_DEFAULT_CONTEXT
     from lbi.testing.providers import PROFILES
 
     plain = replace(PROFILES["ollama"], ollama_show={"parameters": "", "model_info": {}})

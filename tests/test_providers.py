@@ -17,8 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from lbi.cli import app
+from lbi.config import Config
+from lbi.run import RunContext
 from lbi.testing.fake_openai import FakeOpenAIServer
 from lbi.testing.providers import PROFILES
+from lbi.types import Failure
 
 runner = CliRunner()
 KEY_ENV = "LBI_TEST_PROVIDER_KEY"
@@ -121,7 +124,7 @@ def llama_server() -> Iterator[str]:
     params.model.path = str(smollm2_gguf_path())
     params.hostnames = ["127.0.0.1"]
     params.port = _free_port()
-    params.n_ctx = 8192
+    params.n_ctx = 2048  # smaller than the default batches: prompts must be fitted to it
     params.cpuparams.n_threads = 1
     server = xllamacpp.Server(params)
     try:
@@ -148,5 +151,12 @@ def test_synth_and_eval_run_against_a_real_llama_cpp_server(
     (entry,) = record.values()
     assert entry["json_mode"] == "json_schema" and entry["grammar"] is True
     assert entry["source"] == "probe"
-    # GET /models lists the GGUF by its path, meta.n_ctx is the server's -c: judges fit it.
-    assert entry["context_length"] == 8192
+    # GET /models lists the GGUF by its path, meta.n_ctx is the server's -c: prompts fit it,
+    # and no unit failed for a context overflow.
+    assert entry["context_length"] == 2048
+    ctx = RunContext("r", Config(run_root=str(tmp_path)), create=False)
+    try:
+        failures = ctx.store.all(Failure)
+    finally:
+        ctx.store.close()
+    assert not [f for f in failures if f.error == "context overflow"], failures

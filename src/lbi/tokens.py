@@ -20,6 +20,52 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+# Chat-template tokens around each message, and around the whole conversation.
+PER_MESSAGE = 4
+MARGIN = 32
+# Where tokens are only estimated (no tokenizer), a budget counts the estimate this much higher:
+# it runs ~1.5x low on accessibility trees (above), ~1.2x low on code and markup.
+ESTIMATE_SLACK = 1.5
+
+
+def slack_estimate(text: str) -> int:
+    """The estimate raised by `ESTIMATE_SLACK`: what a budget counts without a tokenizer."""
+    return int(estimate_tokens(text) * ESTIMATE_SLACK)
+
+
+def budget_counter(model: Any) -> Counter:
+    """What a prompt budget counts with: the model's tokenizer, else the raised estimate."""
+    count = counter_for(model)
+    return slack_estimate if count is estimate_tokens else count
+
+
+def prompt_tokens(messages: list[dict[str, Any]], count: Counter) -> int:
+    """A chat prompt's tokens, template and margin included; an estimate is raised by the
+    slack (so `count` may be `counter_for`'s or `budget_counter`'s)."""
+    total = sum(count(str(m.get("content") or "")) + PER_MESSAGE for m in messages)
+    if count is estimate_tokens:
+        total = int(total * ESTIMATE_SLACK)
+    return total + MARGIN
+
+
+def clip_middle(text: str, n: int) -> str:
+    """At most about `n` characters: the start and the end, with what was cut counted."""
+    if len(text) <= n:
+        return text
+    head, tail = n - n // 3, n // 3
+    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
+
+
+def fit_text(text: str, tokens: int, count: Counter) -> str:
+    """`text` cut in the middle (`clip_middle`) until it counts at most `tokens`; at 200
+    characters it stops, and the caller's own check refuses what still does not fit."""
+    n, out = len(text), text
+    while n > 200 and count(out) > tokens:
+        n = max(200, n * 3 // 4)
+        out = clip_middle(text, n)
+    return out
+
+
 def counter_for(model: Any) -> Counter:
     """The model's `count_tokens` if it has one (through proxies with `.door`/`.model`)."""
     for _ in range(4):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lbi.agents.fit import clip_middle
 from lbi.agents.native_turns import split_last_answer, tool_turns
 from lbi.envs.base import ActionSpace
 from lbi.prompts import render
+from lbi.tokens import clip_middle
 from lbi.types import Step
 
 if TYPE_CHECKING:

@@ -16,17 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from lbi.tokens import Counter, estimate_tokens
+from lbi.tokens import prompt_tokens
 
 if TYPE_CHECKING:
     from lbi.agents.react import EpisodeSettings
-
-# Chat-template tokens around each message, and around the whole conversation.
-PER_MESSAGE = 4
-MARGIN = 32
-# Where tokens are only estimated (no tokenizer), the estimate is raised by this much: it runs
-# ~1.5x low on accessibility trees (lbi.tokens).
-ESTIMATE_SLACK = 1.5
 
 
 @dataclass
@@ -37,7 +30,6 @@ class Shape:
     earlier: dict[int, list[str]] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     middle: bool = False  # observations cut in the middle rather than at the end
-    rung: int = 0
 
 
 def ladder(
@@ -49,48 +41,28 @@ def ladder(
     """The prompt as it is, then smaller and smaller versions of it. `examples` are this
     step's examples not shown at earlier steps, `retrieved` all of them: once the earlier
     steps' go, this step shows all it retrieved."""
-    rung = 0
     shape = Shape(settings, dict(earlier), list(examples))
     yield shape
     while shape.settings.history_steps > 1:
-        rung += 1
         fewer = replace(shape.settings, history_steps=shape.settings.history_steps // 2)
-        shape = replace(shape, settings=fewer, rung=rung)
+        shape = replace(shape, settings=fewer)
         yield shape
     if shape.earlier:
-        rung += 1
         every = list(dict.fromkeys(retrieved if retrieved is not None else examples))
-        shape = replace(shape, earlier={}, examples=every, rung=rung)
+        shape = replace(shape, earlier={}, examples=every)
         yield shape
     while shape.examples:
-        rung += 1
-        shape = replace(shape, examples=shape.examples[:-1], rung=rung)
+        shape = replace(shape, examples=shape.examples[:-1])
         yield shape
     while shape.settings.obs_chars > 200:
-        rung += 1
         s = shape.settings
         shorter = replace(
             s,
             obs_chars=s.obs_chars // 2,
             result_chars=max(80, min(s.result_chars, s.obs_chars // 8)),
         )
-        shape = replace(shape, settings=shorter, middle=True, rung=rung)
+        shape = replace(shape, settings=shorter, middle=True)
         yield shape
-
-
-def prompt_tokens(messages: list[dict[str, Any]], count: Counter) -> int:
-    total = sum(count(str(m.get("content") or "")) + PER_MESSAGE for m in messages)
-    if count is estimate_tokens:
-        total = int(total * ESTIMATE_SLACK)
-    return total + MARGIN
-
-
-def clip_middle(text: str, n: int) -> str:
-    """At most about `n` characters: the start and the end, with what was cut counted."""
-    if len(text) <= n:
-        return text
-    head, tail = n - n // 3, n // 3
-    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
 
 
 def fitted(

@@ -19,12 +19,13 @@ from lbi.agents.act_prompt import build_messages, clip
 from lbi.agents.action_check import ActionCheck, action_check, listed_check
 from lbi.agents.answer import after_end, read_actions, unreadable
 from lbi.agents.env_errors import guarded
-from lbi.agents.fit import Shape, fitted, ladder, prompt_tokens
+from lbi.agents.fit import Shape, fitted, ladder
 from lbi.agents.parse import ParseError, react_grammar
 from lbi.agents.shown import ShownExamples
 from lbi.envs.base import ActionSpace, Environment, actions_grammar, valid_actions
 from lbi.models.base import ChatRequest, ContextOverflow
-from lbi.tokens import counter_for
+from lbi.models.fitting import prepared
+from lbi.tokens import counter_for, prompt_tokens
 from lbi.types import Step, Task, Trajectory
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ class ModelPolicy:
         at = len(ctx.history)
         new = self._shown.show(at, examples, max(0, at - settings.history_steps))
         answer = self._answer_tokens(settings.max_tokens)
+        await prepared(self.door)
         fit = functools.partial(self._fit, ctx, self._shown.earlier(at), new, examples)
         shape, messages = fit(self._context(), answer)
         # A test double reads what the prompt shows; left out when empty, so the cache keys of

@@ -18,6 +18,7 @@ from lbi.agents.focus import focus
 from lbi.agents.react import EpisodeSettings, StepContext
 from lbi.config import RetrievalConfig
 from lbi.models.base import ChatRequest
+from lbi.models.fitting import fitted_call
 from lbi.prompts import render
 from lbi.retrieval.examples import RetrievalQuery
 from lbi.tokens import Counter, counter_for, estimate_tokens
@@ -73,29 +74,33 @@ def fill_budget(texts: list[str], budget: int, count: Counter = estimate_tokens)
 
 
 async def write_query(ctx: StepContext, door: ModelDoor, settings: EpisodeSettings) -> str:
-    prompt = render(
-        "query",
-        env=ctx.env,
-        instruction=ctx.instruction,
-        history=[{"action": s.action} for s in ctx.history[-5:]],
-        observation=ctx.observation[:1500],
-    )
-    req = ChatRequest(
-        messages=[
-            {
-                "role": "system",
-                "content": "You write short search queries. Reply with the query only.",
-            },
-            {"role": "user", "content": prompt},
-        ],
-        temperature=settings.temperature,
-        seed=settings.seed,
-        sample=settings.sample,
-        max_tokens=48,
-        kind="query",
-        meta={"instruction": ctx.instruction, "step": ctx.step},
-    )
-    resp = await door.chat(req, stage=f"{settings.stage}:query")
+    def build(keep: float) -> ChatRequest:
+        """The request with the observation cut to `keep` of 1,500 characters."""
+        prompt = render(
+            "query",
+            env=ctx.env,
+            instruction=ctx.instruction,
+            history=[{"action": s.action} for s in ctx.history[-5:]],
+            observation=ctx.observation[: int(1500 * keep)],
+        )
+        return ChatRequest(
+            messages=[
+                {
+                    "role": "system",
+                    "content": "You write short search queries. Reply with the query only.",
+                },
+                {"role": "user", "content": prompt},
+            ],
+            temperature=settings.temperature,
+            seed=settings.seed,
+            sample=settings.sample,
+            max_tokens=48,
+            kind="query",
+            meta={"instruction": ctx.instruction, "step": ctx.step},
+        )
+
+    stage = f"{settings.stage}:query"
+    resp = await fitted_call(door, build, lambda r: door.chat(r, stage=stage))
     query = resp.text.strip().splitlines()[0].strip().strip('"') if resp.text.strip() else ""
     return query or ctx.instruction
 

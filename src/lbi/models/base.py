@@ -147,7 +147,12 @@ class EndpointError(ModelError):
 
 class ContextOverflow(ModelError):
     """The prompt (with the answer's budget) is longer than the endpoint's context: this one
-    request cannot succeed as it is, so its unit of work fails; retrying it would not help."""
+    request cannot succeed as it is; sent again it must be smaller (`lbi.tokens`). `limit`: the
+    context the endpoint stated in its answer, where it stated one."""
+
+    def __init__(self, message: str, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class StructuredOutputError(ModelError):

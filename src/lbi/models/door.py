@@ -35,6 +35,11 @@ from lbi.models.cache import CallCache, cache_key, record_key
 from lbi.models.json_answer import check_schema, extract_json, repair_turns
 from lbi.models.registry import make_model, split_spec
 from lbi.models.thinking import thinks_by_name, without_thinking
+from lbi.tokens import budget_counter, prompt_tokens
+
+# The least answer budget the door leaves a request in a small context: with less room the
+# request is sent as it is, and the endpoint's refusal is that unit's record.
+MIN_ANSWER_TOKENS = 64
 
 
 class ModelDoor:
@@ -77,6 +82,23 @@ class ModelDoor:
         self._record = open(record_path, "a", encoding="utf-8") if record_path else None  # noqa: SIM115
         self._recorded: set[str] = set()
         self._inflight: dict[str, asyncio.Future[ChatResponse]] = {}
+        self._prepared = False
+        self._prepare_lock = asyncio.Lock()
+
+    async def prepare(self) -> None:
+        """Once, before the first call and before a prompt is fitted: the backend learns what
+        it can of its endpoint (`prepare()`: the weights a server serves, the context it runs
+        with), and what enters the cache key is read again."""
+        if self._prepared:
+            return
+        async with self._prepare_lock:
+            if self._prepared:
+                return
+            prepare = getattr(self.model, "prepare", None)
+            if prepare is not None:
+                await prepare()
+            self._endpoint = dict(getattr(self.model, "cache_identity", None) or {})
+            self._prepared = True
 
     @property
     def capabilities(self) -> Capabilities:
@@ -133,7 +155,21 @@ class ModelDoor:
         if note is not None:
             note()
 
+    def _within_context(self, request: ChatRequest) -> ChatRequest:
+        """The answer's budget cut to the room the prompt leaves in a known context: a thinking
+        model's budget (or a doubled one after a cut answer) can exceed a small context alone,
+        and every server refuses a prompt + max_tokens over it (vLLM, llama.cpp, OpenAI)."""
+        limit = self.capabilities.context_length
+        if not limit or not request.max_tokens:
+            return request
+        room = limit - prompt_tokens(request.messages, budget_counter(self))
+        if request.max_tokens <= room:
+            return request
+        return replace(request, max_tokens=max(MIN_ANSWER_TOKENS, room))
+
     async def _chat_once(self, request: ChatRequest, stage: str) -> ChatResponse:
+        await self.prepare()
+        request = self._within_context(request)
         key = cache_key(
             self._prefix,
             self._model_arg,

@@ -39,10 +39,12 @@ from lbi.models.openai_errors import (
     is_quota_exhausted,
     read_error,
     retry_after,
+    stated_context,
     stated_token_limit,
 )
 from lbi.models.openai_request import OPTIONAL_FIELDS, build_body, refused_field, step_down
 from lbi.models.registry import register
+from lbi.models.served import context_length, listed_model, served_identity
 
 try:  # openai >= 3 ships on httpx2; older releases on httpx
     import httpx2 as httpx
@@ -184,6 +186,23 @@ class OpenAIModel:
                 headers=getattr(cfg, "headers", None),
             )
 
+    async def prepare(self) -> None:
+        """Once, before the first call (`ModelDoor.prepare`), from a server other than OpenAI's
+        own: what `/models` says it serves enters the call cache's key (a retrained model served
+        under the same name must not get the old model's answers), and where no context is
+        known yet (config, probe, a run before), the context the server states (Ollama's from
+        `/api/show`: it cuts longer prompts without a word) is kept for fitting prompts."""
+        if self.base_url.rstrip("/") == DEFAULT_BASE_URL:
+            return
+        item = await listed_model(self)
+        if item is not None:
+            self.cache_identity = {**self.cache_identity, "served": served_identity(item)}
+        if self.record.context_length is None:
+            context = await context_length(self, item)
+            if context is not None:
+                self.record.context_length, self.record.source = context, "probe"
+                self._learnt()
+
     def _apply_overrides(self) -> None:
         cfg, rec = self.cfg, self.record
         if getattr(cfg, "json_mode", "auto") != "auto":
@@ -311,7 +330,13 @@ class OpenAIModel:
                 "base_url"
             )
         if is_context_overflow(status, answer):
-            return ContextOverflow(f"the prompt does not fit the context at {where}: {said}")
+            limit = stated_context(text)
+            if limit is not None and limit != self.record.context_length:
+                # Known from now on (and on the next runs): prompts are fitted to it before
+                # they are sent.
+                self.record.context_length, self.record.source = limit, "learnt"
+                self._learnt()
+            return ContextOverflow(f"the prompt does not fit the context at {where}: {said}", limit)
         if status >= 500:
             return TransientModelError(f"server error ({status}) from {where}: {said}")
         if status in (408, 409, 425):

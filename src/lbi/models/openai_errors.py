@@ -106,6 +106,33 @@ def is_context_overflow(status: int, answer: ErrorAnswer) -> bool:
     return bool(_OVERFLOW.search(answer.code) or _OVERFLOW.search(answer.message))
 
 
+_STATED_CONTEXT = (
+    re.compile(r"maximum context length is (\d+)", re.IGNORECASE),  # OpenAI, vLLM
+    re.compile(r"context (?:size|window|length)(?: is)?[ :(]+(\d+)", re.IGNORECASE),
+    re.compile(r"maximum number of tokens allowed \((\d+)\)", re.IGNORECASE),  # Gemini
+)
+
+
+def stated_context(text: str) -> int | None:
+    """The context size an overflow answer states: llama.cpp's `n_ctx` field, or the number in
+    OpenAI's and vLLM's "maximum context length is N tokens"; None when it states none."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        data = None
+    inner = data.get("error") if isinstance(data, dict) else None
+    for where in (inner, data):
+        value = where.get("n_ctx") if isinstance(where, dict) else None
+        if isinstance(value, int) and value > 0:
+            return value
+    message = read_error(text).message
+    for pattern in _STATED_CONTEXT:
+        found = pattern.search(message)
+        if found and int(found.group(1)) > 0:
+            return int(found.group(1))
+    return None
+
+
 def is_quota_exhausted(status: int, answer: ErrorAnswer) -> bool:
     """OpenAI's `insufficient_quota` 429: billing, not a rate limit (no wait will help)."""
     return status == 429 and "insufficient_quota" in answer.code

@@ -25,12 +25,12 @@ from lbi.models.base import ChatRequest, ModelError
 from lbi.models.door import ModelDoor, open_door
 from lbi.models.probe_extra import (
     PROBE_TOOL,
-    context_length,
     probe_grammar,
     probe_json_object,
     probe_parallel,
 )
 from lbi.models.registry import make_model
+from lbi.models.served import context_length
 
 _SCHEMA = {
     "type": "object",

@@ -1,4 +1,5 @@
-"""The probe's second round: JSON mode, parallel tool calls, grammar, context length.
+"""The probe's second round: JSON mode, parallel tool calls, grammar (the context length:
+`lbi.models.served`).
 
 Each check is one small call through the door (cache off); a failure means "no", never an
 exception: the probe reports, it does not stop.
@@ -7,10 +8,6 @@ exception: the probe reports, it does not stop.
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
-
-import aiohttp
 
 from lbi.models.base import ChatRequest, ModelError
 from lbi.models.door import ModelDoor
@@ -95,74 +92,3 @@ async def probe_grammar(door: ModelDoor) -> bool:
     ok = text.strip() == "42"
     record.grammar = saved
     return ok
-
-
-# Ollama's context when neither the model's Modelfile nor the request sets `num_ctx` (its
-# FAQ; `OLLAMA_CONTEXT_LENGTH` changes it for the server, and lbi cannot see that variable).
-OLLAMA_DEFAULT_CONTEXT = 4096
-
-
-async def context_length(model: Any) -> int | None:
-    """What `GET /models` states for the model: vLLM's `max_model_len`, llama.cpp's `meta.n_ctx`
-    (else `meta.n_ctx_train`), `context_length`/`context_window` elsewhere; for Ollama, which
-    states nothing there and silently cuts longer prompts, `num_ctx` from `/api/show`, else its
-    default; None when nothing says."""
-    base_url = getattr(model, "base_url", None)
-    if not base_url:
-        return None
-    stated = await _models_context(model, base_url)
-    if stated is None:
-        stated = await _ollama_context(model, base_url)
-    return stated
-
-
-async def _ollama_context(model: Any, base_url: str) -> int | None:
-    root = base_url.rstrip("/").removesuffix("/v1")
-    try:
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(f"{root}/api/version") as resp:
-                if resp.status != 200 or "version" not in await resp.json(content_type=None):
-                    return None
-            body = {"model": getattr(model, "model", "")}
-            async with session.post(f"{root}/api/show", json=body) as resp:
-                show = await resp.json(content_type=None) if resp.status == 200 else {}
-    except (aiohttp.ClientError, TimeoutError, ValueError, TypeError):
-        return None
-    found = re.search(r"^num_ctx\s+(\d+)", str(show.get("parameters") or ""), re.MULTILINE)
-    context = int(found.group(1)) if found else OLLAMA_DEFAULT_CONTEXT
-    info = show.get("model_info")
-    pairs = info.items() if isinstance(info, dict) else []
-    trained = [v for k, v in pairs if k.endswith(".context_length") and isinstance(v, int)]
-    return min([context, *trained])
-
-
-async def _models_context(model: Any, base_url: str) -> int | None:
-    headers = {"Authorization": f"Bearer {getattr(model, '_key', '')}"}
-    try:
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(f"{base_url.rstrip('/')}/models", headers=headers) as resp,
-        ):
-            if resp.status != 200:
-                return None
-            data = await resp.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return None
-    items = data.get("data") if isinstance(data, dict) else None
-    listed = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-    named = [i for i in listed if i.get("id") == getattr(model, "model", None)]
-    # llama.cpp serves its one model under any name and lists it by its file path.
-    for item in named or (listed if len(listed) == 1 else []):
-        meta: dict[str, Any] = item["meta"] if isinstance(item.get("meta"), dict) else {}
-        for value in (
-            item.get("max_model_len"),
-            item.get("context_length"),
-            item.get("context_window"),
-            meta.get("n_ctx"),  # the context the server runs with (its -c), not the trained one
-            meta.get("n_ctx_train"),
-        ):
-            if isinstance(value, int) and value > 0:
-                return value
-    return None

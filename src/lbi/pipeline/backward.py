@@ -12,22 +12,25 @@ again for exactly the failed ones.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lbi.agents.focus import focus
 from lbi.executor import make_executor
-from lbi.models.base import ChatRequest
+from lbi.models.base import ChatRequest, ContextOverflow, ModelError
+from lbi.models.fitting import prepared
 from lbi.pipeline.failures import StageFailures
-from lbi.pipeline.structured import ask_json
 from lbi.pipeline.tasks import MAX_TEXT
 from lbi.pipeline.windows import Window, select_windows
 from lbi.progress import stage_progress
 from lbi.prompts import fence, render
+from lbi.tokens import Counter, budget_counter, prompt_tokens
 from lbi.types import Example, Step, Task, Trajectory, content_id
 
 if TYPE_CHECKING:
     from lbi.run import RunContext
 
+log = logging.getLogger(__name__)
 STAGE = "backward"
 REPLICATE_PREFIX = "Replicate the following: "
 
@@ -118,8 +121,62 @@ def _light(steps: list[Step]) -> list[Step]:
     return [s.model_copy(update={"messages": [], "tools": None, "thinking": ""}) for s in steps]
 
 
-def _batches(windows: list[Window], size: int) -> list[list[Window]]:
-    return [windows[k : k + size] for k in range(0, len(windows), max(1, size))]
+SYSTEM = "You describe what an agent's actions accomplished. Reply with JSON only."
+# A window's observations are shown at this many characters, fewer while it does not fit.
+OBS_CHARS = (800, 400, 200, 100)
+
+
+def label_tokens(n: int) -> int:
+    """What the labels of `n` windows may take (the request's max_tokens)."""
+    return 330 * n + 40
+
+
+def label_messages(env: str, texts: list[str]) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": labels_prompt(env, texts)},
+    ]
+
+
+Rendered = tuple[Window, str]
+
+
+def fits(env: str, group: list[Rendered], limit: int | None, count: Counter) -> bool:
+    texts = [t for _, t in group]
+    return (
+        limit is None
+        or prompt_tokens(label_messages(env, texts), count) + label_tokens(len(group)) <= limit
+    )
+
+
+def window_groups(
+    traj: Trajectory, windows: list[Window], size: int, limit: int | None, count: Counter
+) -> tuple[list[list[Rendered]], int]:
+    """Consecutive groups of at most `size` rendered windows whose labelling request fits the
+    context `limit`, and how many windows could not fit even alone with their observations
+    cut to 100 characters (they are left unlabelled). Without a limit: groups of `size`."""
+    groups: list[list[Rendered]] = []
+    dropped = 0
+    for w in windows:
+        one = None
+        for chars in OBS_CHARS if limit is not None else OBS_CHARS[:1]:
+            one = (w, render_window(traj, *w, obs_chars=chars))
+            if fits(traj.env, [one], limit, count):
+                break
+        else:
+            dropped += 1
+            continue
+        assert one is not None
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and len(last) < max(1, size)
+            and fits(traj.env, [*last, one], limit, count)
+        ):
+            last.append(one)
+        else:
+            groups.append([one])
+    return groups, dropped
 
 
 async def construct(
@@ -129,6 +186,8 @@ async def construct(
     policy = cfg.backward_policy
     batch = 1 if policy == "all" else cfg.backward_batch
     door = ctx.door(ctx.config.role("labels"))
+    await prepared(door)
+    count = budget_counter(door)
     done = ctx.store.marked(STAGE)
     todo = [t for t in trajectories if f"{policy}:{t.id}" not in done and t.steps]
     failures = StageFailures(ctx, STAGE, len(trajectories), "trajectories")
@@ -136,21 +195,15 @@ async def construct(
     def batch_mark(traj: Trajectory, group: list[Window]) -> str:
         return f"{policy}:{traj.id}#{content_id(group, n=8)}"
 
-    async def label(traj: Trajectory, group: list[Window]) -> tuple[list[Example], bool]:
+    async def label(traj: Trajectory, rendered: list[Rendered]) -> tuple[list[Example], bool]:
         """The group's examples, and whether its labelling did not fail (a group labelled by an
         earlier run, its mark stored, is not asked again)."""
+        group = [w for w, _ in rendered]
         if batch_mark(traj, group) in done:
             return [], True
-        prompt = labels_prompt(traj.env, [render_window(traj, i, j) for i, j in group])
         req = ChatRequest(
-            messages=[
-                {
-                    "role": "system",
-                    "content": "You describe what an agent's actions accomplished. Reply with JSON only.",
-                },
-                {"role": "user", "content": prompt},
-            ],
-            max_tokens=330 * len(group) + 40,
+            messages=label_messages(traj.env, [t for _, t in rendered]),
+            max_tokens=label_tokens(len(group)),
             kind="backward",
             meta={
                 "windows": [
@@ -159,9 +212,20 @@ async def construct(
             },
         )
         where = f"trajectory {traj.id}, windows {', '.join(f'{i}-{j}' for i, j in group)}"
-        value = await ask_json(
-            door, req, labels_schema(len(group)), STAGE, failures, traj.id, where
-        )
+        try:
+            value = await door.chat_json(req, labels_schema(len(group)), stage=STAGE)
+        except ContextOverflow as e:
+            # The count missed: the group is labelled again in halves; a window too long alone
+            # is left unlabelled (no example can come from what the model cannot read).
+            if len(rendered) == 1:
+                log.info("backward: %s is too long for the labeller's context (%s)", where, e)
+                return [], True
+            half = len(rendered) // 2
+            parts = [await label(traj, rendered[:half]), await label(traj, rendered[half:])]
+            return [ex for got, _ in parts for ex in got], all(ok for _, ok in parts)
+        except ModelError as e:
+            failures.fail(traj.id, e, where)
+            value = None
         labels = parse_labels(value, len(group))
         task = tasks.get(traj.task_id)
         out = []
@@ -189,9 +253,19 @@ async def construct(
     async def one(traj: Trajectory) -> tuple[list[Example], list[str]]:
         """The trajectory's examples, and the marks of the batches that did not fail."""
         windows = select_windows(traj, policy, cfg.max_window, cfg.max_window_chars)
-        batches = _batches(windows, batch)
-        labelled = await asyncio.gather(*(label(traj, g) for g in batches))
-        marks = [batch_mark(traj, g) for g, (_, ok) in zip(batches, labelled, strict=True) if ok]
+        groups, dropped = window_groups(
+            traj, windows, batch, door.capabilities.context_length, count
+        )
+        if dropped:
+            log.info(
+                "backward: %d windows of %s do not fit the labeller's context", dropped, traj.id
+            )
+        labelled = await asyncio.gather(*(label(traj, g) for g in groups))
+        marks = [
+            batch_mark(traj, [w for w, _ in g])
+            for g, (_, ok) in zip(groups, labelled, strict=True)
+            if ok
+        ]
         return [ex for examples, _ in labelled for ex in examples], marks
 
     with stage_progress(

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from lbi.envs.base import Environment
 from lbi.envs.calls import env_call, env_close
 from lbi.executor import make_executor
-from lbi.models.base import ChatRequest, ModelError
+from lbi.models.base import ChatRequest, ContextOverflow, ModelError
+from lbi.models.fitting import prepared
 from lbi.pipeline.failures import StageFailures
 from lbi.pipeline.rules import rule_failures
 from lbi.progress import stage_progress
 from lbi.prompts import fence, render
-from lbi.tokens import counter_for
+from lbi.tokens import budget_counter, prompt_tokens
 from lbi.types import Example, Task, Trajectory, Verdict
 
 if TYPE_CHECKING:
@@ -233,6 +234,15 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
         )
         try:
             value = await door.chat_json(req, verdicts_schema(len(group), graded), stage=STAGE)
+        except ContextOverflow as e:
+            # The count missed (an estimate, or a context the endpoint had not stated): the
+            # batch is judged again in halves; an example too long alone is rejected as such.
+            if len(group) > 1:
+                half = len(group) // 2
+                return [*await one((door, group[:half])), *await one((door, group[half:]))]
+            sent = prompt_tokens(req.messages, budget_counter(door)) + answer_tokens(1)
+            limit = e.limit or door.capabilities.context_length or sent - 1
+            return [too_long(group[0], door.name, sent, limit)]
         except ModelError as e:
             # Not the examples' fault (the door counted it in the stage's accounting): each
             # gets a failure and no verdict, so the next run judges them again.
@@ -243,9 +253,10 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
 
     jobs = []
     for door in judges:
+        await prepared(door)
         todo = [e for e in eligible if vid(door, e) not in have]
         limit = door.capabilities.context_length
-        groups, rejected = pack(todo, cfg.judge_batch, limit, counter_for(door), door.name, text)
+        groups, rejected = pack(todo, cfg.judge_batch, limit, budget_counter(door), door.name, text)
         ctx.commit(rejected)
         jobs += [(door, g) for g in groups]
     total = sum(len(g) for _, g in jobs)

@@ -21,6 +21,7 @@ from lbi.pipeline.failures import StageFailures
 from lbi.pipeline.structured import ask_json
 from lbi.progress import stage_progress
 from lbi.prompts import render
+from lbi.tokens import clip_middle
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
@@ -101,18 +102,24 @@ async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     failures = StageFailures(ctx, STAGE, len(chunks), "doc chunks")
 
     async def one(chunk: Doc) -> list[Task]:
-        prompt = render(
-            "tasks",
-            env=env.name,
-            action_description=space.description,
-            title=chunk.title,
-            text=chunk.text,
-            k=cfg.tasks_per_chunk,
-            context_hint="",
-        )
+        def build(keep: float) -> ChatRequest:
+            """The request with `keep` of the chunk's text (cut in the middle to fit)."""
+            prompt = render(
+                "tasks",
+                env=env.name,
+                action_description=space.description,
+                title=chunk.title,
+                text=chunk.text
+                if keep >= 1
+                else clip_middle(chunk.text, int(len(chunk.text) * keep)),
+                k=cfg.tasks_per_chunk,
+                context_hint="",
+            )
+            return _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title})
+
         value = await ask_json(
             door,
-            _request("tasks", prompt, cfg.tasks_per_chunk, {"doc_title": chunk.title}),
+            build,
             tasks_schema(cfg.tasks_per_chunk),
             STAGE,
             failures,
@@ -170,17 +177,23 @@ async def propose_from_exploration(ctx: RunContext, make_env: Any) -> None:
                 for action in space.examples[:4]:
                     o, *_ = await env_call(env, env.step, action)
                     seen.append(f"after `{action}`:\n{o}")
-                prompt = render(
-                    "explore",
-                    env=env.name,
-                    action_description=space.description,
-                    observations=[s[:1500] for s in seen],
-                    k=cfg.explore_tasks,
-                )
+
+                def build(keep: float, seen: list[str] = seen) -> ChatRequest:
+                    """The request with each observation cut to `keep` of 1,500 characters."""
+                    prompt = render(
+                        "explore",
+                        env=env.name,
+                        action_description=space.description,
+                        observations=[s[: int(1500 * keep)] for s in seen],
+                        k=cfg.explore_tasks,
+                    )
+                    meta = {"doc_title": "exploration"}
+                    return _request("explore", prompt, cfg.explore_tasks, meta)
+
                 unit = f"explore:{sorted(start.setup.items())!r}"
                 value = await ask_json(
                     ctx.door(ctx.config.role("tasks")),
-                    _request("explore", prompt, cfg.explore_tasks, {"doc_title": "exploration"}),
+                    build,
                     tasks_schema(cfg.explore_tasks),
                     STAGE,
                     failures,

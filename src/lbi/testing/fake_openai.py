@@ -43,6 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lbi.testing.fake_context import ollama_show, over_context, stated_meta
 from lbi.testing.fake_faults import respond, sticky_fault
 from lbi.testing.providers import (
     Profile,
@@ -140,6 +141,8 @@ class FakeOpenAIServer:
         match_ids: bool = False,
         react_actions: list[str] | None = None,
         profile: Profile | None = None,
+        context: int | None = None,
+        served: dict[str, Any] | None = None,
     ) -> None:
         self.profile = profile  # a provider's documented behaviour (lbi.testing.providers)
         if profile is not None:
@@ -156,6 +159,13 @@ class FakeOpenAIServer:
         self.array_items = array_items
         self.match_ids = match_ids
         self.react_actions = list(react_actions or [])
+        # The context this server runs with, where set: a longer request gets the profile's
+        # overflow answer (Ollama's: cut silently, counted in `truncated`), and /models and
+        # /api/show state it where the provider does (lbi.testing.fake_context).
+        self.context = context
+        self.served = dict(served or {})  # more fields of the /models entry (the weights served)
+        self.truncated = 0
+        self.overflows = 0
         self.faults: collections.deque[str] = collections.deque()  # consumed one per request
         self.sticky: dict[str, float] = {}  # fault -> share of distinct requests, every time
         self.replies: collections.deque[str] = collections.deque()  # canned texts, one per answer
@@ -182,6 +192,8 @@ class FakeOpenAIServer:
             "requests": self.requests,
             "max_in_flight": self.max_in_flight,
             "faults_served": dict(self.faults_served),
+            "overflows": self.overflows,
+            "truncated": self.truncated,
         }
 
     def reset_stats(self) -> None:
@@ -203,8 +215,8 @@ class FakeOpenAIServer:
 
     async def _models(self, request: web.Request) -> web.Response:
         model = self.profile.model if self.profile else "fake"
-        meta = self.profile.models_meta if self.profile else {}
-        item = {"id": model, "object": "model", "owned_by": "fake", **meta}
+        meta = stated_meta(self.profile, self.context)
+        item = {"id": model, "object": "model", "owned_by": "fake", **meta, **self.served}
         return web.json_response({"object": "list", "data": [item]})
 
     async def _ollama_version(self, request: web.Request) -> web.Response:
@@ -220,7 +232,7 @@ class FakeOpenAIServer:
             return web.json_response(
                 {"error": f"model '{body.get('model')}' not found"}, status=404
             )
-        return web.json_response(self.profile.ollama_show)
+        return web.json_response(ollama_show(self.profile, self.context))
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
@@ -263,6 +275,9 @@ class FakeOpenAIServer:
             capped = too_large(self.profile, body) if self.profile else None
             if capped is not None:
                 return web.json_response(capped, status=400)
+            over = over_context(self, body)
+            if over is not None:
+                return web.json_response(over[1], status=over[0])
             answer = self._answer(body)
             return web.json_response(shape_answer(self.profile, body, answer))
         finally:
@@ -454,6 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help='comma-separated actions for REASON/ACTION prompts, e.g. "list,set a 1,submit"',
     )
+    parser.add_argument("--context", type=int, default=None, help="the context size to enforce")
     args = parser.parse_args(argv)
     srv = FakeOpenAIServer(
         latency=args.latency,
@@ -462,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
         array_items=args.array_items,
         match_ids=args.match_ids,
         react_actions=[a.strip() for a in args.react_actions.split(",") if a.strip()],
+        context=args.context,
     )
 
     async def serve() -> None:

@@ -210,28 +210,33 @@ def error_body(profile: Profile, status: int, message: str, param: str | None) -
                       "code": code}}  # fmt: skip
 
 
-def overflow_answer(profile: Profile | None) -> tuple[int, Any]:
-    """(status, body) of the profile's answer to a prompt longer than its context: each
-    provider's documented wording (llama.cpp's type is `exceed_context_size_error`; vLLM says
-    how the request split between messages and completion; Gemini lists the error)."""
+def overflow_answer(
+    profile: Profile | None, context: int = 4096, prompt: int = 4600, completion: int = 400
+) -> tuple[int, Any]:
+    """(status, body) of the profile's answer to a prompt of `prompt` tokens asking for
+    `completion` more, longer than its `context`: each provider's documented wording
+    (llama.cpp's type is `exceed_context_size_error`; vLLM says how the request split between
+    messages and completion; Gemini lists the error)."""
     shape = profile.error_shape if profile is not None else "openai"
     name = profile.name if profile is not None else ""
+    total = prompt + completion
     if name == "llamacpp":
         return 400, {"error": {"code": 400, "type": "exceed_context_size_error",
                                "message": "the request exceeds the available context size, "
-                               "try increasing it", "n_prompt_tokens": 5000, "n_ctx": 4096}}  # fmt: skip
+                               "try increasing it", "n_prompt_tokens": prompt, "n_ctx": context}}  # fmt: skip
     if shape == "flat":
-        message = ("This model's maximum context length is 4096 tokens. However, you requested "
-                   "5000 tokens (4600 in the messages, 400 in the completion). Please reduce the "
-                   "length of the messages or completion.")  # fmt: skip
+        message = (f"This model's maximum context length is {context} tokens. However, you "
+                   f"requested {total} tokens ({prompt} in the messages, {completion} in the "
+                   "completion). Please reduce the length of the messages or completion.")  # fmt: skip
         return 400, error_body(profile, 400, message, None) if profile else {}
     if shape == "list":
         message = (
-            "The input token count (5000) exceeds the maximum number of tokens allowed (4096)."
+            f"The input token count ({prompt}) exceeds the maximum number of tokens allowed "
+            f"({context})."
         )
         return 400, [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
-    message = ("This model's maximum context length is 4096 tokens. However, your messages "
-               "resulted in 5000 tokens. Please reduce the length of the messages.")  # fmt: skip
+    message = (f"This model's maximum context length is {context} tokens. However, your "
+               f"messages resulted in {total} tokens. Please reduce the length of the messages.")  # fmt: skip
     return 400, {"error": {"message": message, "type": "invalid_request_error",
                            "param": "messages", "code": "context_length_exceeded"}}  # fmt: skip
 
