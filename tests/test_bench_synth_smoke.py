@@ -10,7 +10,7 @@ from types import ModuleType
 
 from lbi.pipeline.backward import labels_schema
 from lbi.pipeline.tasks import tasks_schema
-from lbi.testing.fake_openai import example_for, react_answer
+from lbi.testing.fake_answers import example_for, react_answer
 from lbi.testing.synth_doubles import committee, describe
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "synth_cost.py"

@@ -187,6 +187,10 @@ class BudgetConfig(_Section):
 class Price(_Section):
     prompt: float = 0.0  # USD per million prompt tokens
     completion: float = 0.0  # USD per million completion tokens
+    # USD per million prompt tokens the provider served from its prompt cache (OpenAI, Gemini,
+    # DeepSeek bill them at a discount; `usage.prompt_tokens_details.cached_tokens`); None: the
+    # prompt price.
+    cached_prompt: float | None = None
 
 
 class EmbedConfig(_Section):

@@ -92,9 +92,11 @@ def _print_stats(s: dict) -> None:
     # Retries, failed calls, cut answers and reasoning tokens only when some stage had any.
     columns = {"calls": "calls", "cache_hits": "cache hits", "prompt_tokens": "prompt tok",
                "completion_tokens": "completion tok"}  # fmt: skip
-    optional = {"reasoning_tokens": "reasoning tok", "retries": "retries",
+    optional = {"cached_prompt_tokens": "cached prompt tok",
+                "reasoning_tokens": "reasoning tok", "retries": "retries",
                 "timeouts": "timeouts", "failures": "failed calls",
-                "truncated": "cut answers"}  # fmt: skip
+                "truncated": "cut answers",
+                "estimated_calls": "calls without usage (counted by lbi)"}  # fmt: skip
     stages = s["stages"]
     columns |= {k: v for k, v in optional.items() if any(st.get(k) for st in stages.values())}
     spend = Table("stage", *columns.values(), "$", title="spend")

@@ -29,6 +29,8 @@ class Stats:
     reasoning_tokens: int = 0  # part of completion_tokens (and of their cost)
     truncated: int = 0  # answers still cut at the token limit after the larger-limit retry
     timeouts: int = 0  # attempts that got no answer in time (their wait is in latency_s)
+    cached_prompt_tokens: int = 0  # prompt tokens the server took from its prompt cache
+    estimated_calls: int = 0  # calls whose server sent no token counts (lbi counted them)
 
     @property
     def tokens(self) -> int:
@@ -62,6 +64,8 @@ _NUMBERS = (
     "reasoning_tokens",
     "truncated",
     "timeouts",
+    "cached_prompt_tokens",
+    "estimated_calls",
 )
 
 
@@ -108,11 +112,18 @@ class Accountant:
             total.add(stats)
         return total
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(
+        self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> float:
+        """USD at the configured price; prompt tokens served from the provider's cache at its
+        `cached_prompt` price where one is set."""
         price = self.prices.get(model)
         if price is None:
             return 0.0
-        return (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1e6
+        cached = min(max(0, cached_tokens), prompt_tokens)
+        cached_price = price.prompt if price.cached_prompt is None else price.cached_prompt
+        prompt = (prompt_tokens - cached) * price.prompt + cached * cached_price
+        return (prompt + completion_tokens * price.completion) / 1e6
 
     def check_budget(self) -> None:
         """Raise `BudgetExceeded` if the run has already spent its tokens or money."""
@@ -129,7 +140,9 @@ class Accountant:
             )
 
     def record_call(self, stage: str, model: str, response: ChatResponse, latency_s: float) -> None:
-        cost = self.cost(model, response.prompt_tokens, response.completion_tokens)
+        cost = self.cost(
+            model, response.prompt_tokens, response.completion_tokens, response.cached_prompt_tokens
+        )
         # Each call on its stage's books and on its model's (an endpoint per role: each model
         # spec names its endpoint).
         book = self.models.get(model)
@@ -142,6 +155,8 @@ class Accountant:
             stats.reasoning_tokens += response.reasoning_tokens
             stats.latency_s += latency_s
             stats.cost_usd += cost
+            stats.cached_prompt_tokens += response.cached_prompt_tokens
+            stats.estimated_calls += int(response.usage_estimated)
 
     def record_truncated(self, stage: str) -> None:
         self.stage(stage).truncated += 1

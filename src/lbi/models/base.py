@@ -82,6 +82,9 @@ class ChatResponse:
     # What a thinking model wrote before its answer (`reasoning_content`, `reasoning`, or a
     # `<think>` block taken out of the text): kept, never read as the answer (models.thinking).
     reasoning: str = ""
+    # The server sent no token counts (`usage` missing): the door counted them itself, with the
+    # model's tokenizer where it has one, else the estimate (`lbi.tokens`).
+    usage_estimated: bool = False
 
     @property
     def truncated(self) -> bool:
@@ -98,6 +101,7 @@ class ChatResponse:
             "reasoning_tokens": self.reasoning_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
             **({"reasoning": self.reasoning} if self.reasoning else {}),
+            **({"usage_estimated": True} if self.usage_estimated else {}),
         }
 
     @classmethod
@@ -111,6 +115,7 @@ class ChatResponse:
             reasoning_tokens=int(d.get("reasoning_tokens", 0)),
             cached_prompt_tokens=int(d.get("cached_prompt_tokens", 0)),
             reasoning=str(d.get("reasoning") or ""),
+            usage_estimated=bool(d.get("usage_estimated", False)),
         )
 
 

@@ -35,7 +35,7 @@ from lbi.models.cache import CallCache, cache_key, record_key
 from lbi.models.json_answer import check_schema, extract_json, repair_turns
 from lbi.models.registry import make_model, split_spec
 from lbi.models.thinking import thinks_by_name, without_thinking
-from lbi.tokens import budget_counter, prompt_tokens
+from lbi.tokens import budget_counter, counter_for, prompt_tokens
 
 # The least answer budget the door leaves a request in a small context: with less room the
 # request is sent as it is, and the endpoint's refusal is that unit's record.
@@ -167,6 +167,17 @@ class ModelDoor:
             return request
         return replace(request, max_tokens=max(MIN_ANSWER_TOKENS, room))
 
+    def _counted(self, request: ChatRequest, response: ChatResponse) -> ChatResponse:
+        """A response whose server sent no token counts, counted here: `budget.max_tokens`
+        and the cost still see it (an uncounted call would spend nothing, silently)."""
+        count = counter_for(self)
+        answer = response.text + response.reasoning + json.dumps(response.tool_calls)
+        return replace(
+            response,
+            prompt_tokens=prompt_tokens(request.messages, count),
+            completion_tokens=count(answer) if answer.strip("[]") else 0,
+        )
+
     async def _chat_once(self, request: ChatRequest, stage: str) -> ChatResponse:
         await self.prepare()
         request = self._within_context(request)
@@ -208,6 +219,8 @@ class ModelDoor:
         # instead of letting a queued call take the slot and hit the same limit.
         async with self._semaphore:
             response = await self._call_with_retries(request, stage)
+        if response.usage_estimated:
+            response = self._counted(request, response)
         self.accountant.record_call(stage, self.name, response, response.latency_s)
         if self.cache is not None:
             self.cache.put(key, response, model=self.name)

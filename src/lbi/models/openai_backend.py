@@ -294,7 +294,11 @@ class OpenAIModel:
             message = choice["message"]
             usage = data.get("usage") or {}
             details = usage.get("completion_tokens_details") or {}
+            counted = isinstance(usage, dict) and (
+                "prompt_tokens" in usage or "completion_tokens" in usage
+            )
             return ChatResponse(
+                usage_estimated=not counted,
                 reasoning_tokens=int(details.get("reasoning_tokens") or 0),
                 text=message.get("content") or "",
                 tool_calls=[_tool_call(tc) for tc in message.get("tool_calls") or []],

@@ -36,13 +36,13 @@ import hashlib
 import importlib.util
 import json
 import random
-import re
 import socket
 import threading
 from typing import Any
 
 from aiohttp import web
 
+from lbi.testing.fake_answers import BLOCK_ID, digest, example_for, literal, react_answer
 from lbi.testing.fake_context import ollama_show, over_context, stated_meta
 from lbi.testing.fake_faults import respond, sticky_fault
 from lbi.testing.providers import (
@@ -53,72 +53,6 @@ from lbi.testing.providers import (
     shape_answer,
     too_large,
 )
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-# Items are fenced as <example-BOUNDARY id="N"> (prompts.fence), or plain in older prompts.
-_BLOCK_ID = re.compile(r'<(?:excerpt|example)(?:-[0-9a-f]+)? id="(\d+)">')
-_HISTORY_LINE = re.compile(r"^\s*\d+\. ACTION: ", re.MULTILINE)
-_OBJECTIVE = re.compile(r"^OBJECTIVE: (.*)$", re.MULTILINE)
-
-
-def example_for(
-    schema: dict[str, Any],
-    seed: str = "",
-    items: int = 1,
-    numbered: bool = False,
-    _position: int | None = None,
-) -> Any:
-    """A deterministic value that satisfies a simple JSON schema.
-
-    The outermost arrays hold `items` values (at least `minItems`), each from its own seed so
-    they differ; with `numbered`, an integer inside the N-th item is N (an id the caller set).
-    """
-    kind = schema.get("type")
-    if "enum" in schema:
-        return schema["enum"][0]
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        return {
-            name: example_for(sub, seed + name, items, numbered, _position)
-            for name, sub in props.items()
-        }
-    if kind == "array":
-        n = max(items, int(schema.get("minItems", 0)))
-        sub = schema.get("items") or {}
-        # Item 0 keeps the plain seed, so one-item answers are what they always were.
-        seeds = [seed if k == 0 else f"{seed}#{k}" for k in range(n)]
-        return [example_for(sub, seeds[k], 1, numbered, k + 1) for k in range(n)]
-    if kind == "integer":
-        if numbered and _position is not None:
-            return _position
-        return int(_digest(seed or "0"), 16) % 100
-    if kind == "number":
-        return (int(_digest(seed or "0"), 16) % 1000) / 10
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    text = f"text-{_digest(seed)[:8]}"
-    return text.ljust(int(schema.get("minLength", 0)), "x")
-
-
-def react_answer(messages: list[dict[str, Any]], actions: list[str]) -> str | None:
-    """The next of `actions` for a ReAct prompt (None if the prompt is not one)."""
-    system = str(messages[0].get("content") or "") if messages else ""
-    if not actions or "REASON:" not in system or "ACTION:" not in system:
-        return None
-    prompt = str(messages[-1].get("content") or "")
-    step = len(_HISTORY_LINE.findall(prompt))
-    action = actions[min(step, len(actions) - 1)]
-    # The reason names the objective (as a model's would), so different tasks give different
-    # trajectories and their windows are not answered from the cache as duplicates.
-    objective = _OBJECTIVE.search(prompt)
-    about = _digest(objective.group(1) if objective else prompt)[:8]
-    return f"REASON: step {step + 1} toward objective {about}.\nACTION: {action}"
 
 
 class FakeOpenAIServer:
@@ -143,6 +77,8 @@ class FakeOpenAIServer:
         profile: Profile | None = None,
         context: int | None = None,
         served: dict[str, Any] | None = None,
+        usage: bool = True,
+        prompt_cache: bool = False,
     ) -> None:
         self.profile = profile  # a provider's documented behaviour (lbi.testing.providers)
         if profile is not None:
@@ -164,6 +100,11 @@ class FakeOpenAIServer:
         # /api/show state it where the provider does (lbi.testing.fake_context).
         self.context = context
         self.served = dict(served or {})  # more fields of the /models entry (the weights served)
+        self.usage = usage  # False: answers carry no `usage` block (some servers, some proxies)
+        # True: a first message seen before is counted as served from the prompt cache
+        # (`usage.prompt_tokens_details.cached_tokens`, as OpenAI, Gemini and DeepSeek report)
+        self.prompt_cache = prompt_cache
+        self._prefixes: set[str] = set()
         self.truncated = 0
         self.overflows = 0
         self.faults: collections.deque[str] = collections.deque()  # consumed one per request
@@ -278,8 +219,9 @@ class FakeOpenAIServer:
             over = over_context(self, body)
             if over is not None:
                 return web.json_response(over[1], status=over[0])
-            answer = self._answer(body)
-            return web.json_response(shape_answer(self.profile, body, answer))
+            shaped = shape_answer(self.profile, body, self._answer(body))
+            self._usage(body, shaped)
+            return web.json_response(shaped)
         finally:
             self.in_flight -= 1
 
@@ -295,7 +237,7 @@ class FakeOpenAIServer:
         if self.tool_replies and body.get("tools"):
             tool_calls = [
                 {
-                    "id": f"call_{k}_{_digest(last)[:6]}",
+                    "id": f"call_{k}_{digest(last)[:6]}",
                     "type": "function",
                     "function": {"name": name, "arguments": json.dumps(args)},
                 }
@@ -308,11 +250,11 @@ class FakeOpenAIServer:
             fn = body["tools"][0]["function"]
             args = example_for(fn.get("parameters") or {"type": "object"}, last)
             call = {"name": fn["name"], "arguments": json.dumps(args)}
-            tool_calls = [{"id": f"call_{_digest(last)[:8]}", "type": "function", "function": call}]
+            tool_calls = [{"id": f"call_{digest(last)[:8]}", "type": "function", "function": call}]
             if self.profile is not None and self.profile.parallel_tools and "once per" in last:
                 second = {"name": fn["name"], "arguments": json.dumps(example_for(
                     fn.get("parameters") or {"type": "object"}, last + "#2"))}  # fmt: skip
-                tool_calls.append({"id": f"call_{_digest(last)[:7]}2", "type": "function",
+                tool_calls.append({"id": f"call_{digest(last)[:7]}2", "type": "function",
                                    "function": second})  # fmt: skip
             text = None
         elif fmt.get("type") == "json_schema" and self.json_schema:
@@ -321,16 +263,16 @@ class FakeOpenAIServer:
             text = json.dumps(self._schema_value(schema, last))
         elif json_mode:
             text = json.dumps({"ok": True})
-        elif self.profile is not None and self.profile.grammar and _literal(body):
-            text = _literal(body)
+        elif self.profile is not None and self.profile.grammar and literal(body):
+            text = literal(body)
         else:
-            text = react_answer(messages, self.react_actions) or f"echo {_digest(last)}"
+            text = react_answer(messages, self.react_actions) or f"echo {digest(last)}"
         prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if tool_calls:
             message["tool_calls"] = tool_calls
         return {
-            "id": f"chatcmpl-{_digest(last)}",
+            "id": f"chatcmpl-{digest(last)}",
             "object": "chat.completion",
             "created": 0,
             "model": body.get("model", "fake"),
@@ -348,9 +290,21 @@ class FakeOpenAIServer:
             },
         }
 
+    def _usage(self, body: dict[str, Any], answer: dict[str, Any]) -> None:
+        """The usage block as configured: absent, or with the prompt cache's share."""
+        if not self.usage:
+            answer.pop("usage", None)
+            return
+        messages = body.get("messages") or []
+        first = str(messages[0].get("content") or "") if messages else ""
+        if self.prompt_cache and first in self._prefixes:
+            cached = min(len(first) // 4, answer["usage"]["prompt_tokens"])
+            answer["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
+        self._prefixes.add(first)
+
     def _schema_value(self, schema: dict[str, Any], last: str) -> Any:
         if self.match_ids:
-            blocks = len(set(_BLOCK_ID.findall(last)))
+            blocks = len(set(BLOCK_ID.findall(last)))
             return example_for(schema, last, blocks or self.array_items, numbered=bool(blocks))
         return example_for(schema, last, self.array_items)
 
@@ -428,12 +382,6 @@ class FakeOpenAIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _literal(body: dict[str, Any]) -> str | None:
-    """The one string a `root ::= "..."` grammar allows (what the probe sends)."""
-    found = re.fullmatch(r'\s*root ::= "([^"]*)"\s*', str(body.get("grammar") or ""))
-    return found.group(1) if found else None
 
 
 def _bind(port: int) -> socket.socket:
