@@ -102,6 +102,9 @@ class OpenAIModelConfig(_Section):
     # Capability overrides; "auto" = what `lbi models probe` recorded for this base_url+model,
     # else optimistic defaults that step down when the endpoint refuses (docs/models.md).
     json_mode: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    # `strict: true` with a json_schema answer (OpenAI's Structured Outputs): auto sends it to
+    # OpenAI's own URL, with the schema made strict where it can be (lbi.models.strict).
+    strict: Literal["auto", "on", "off"] = "auto"
     tools: Literal["auto", "native", "text"] = "auto"
     token_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
     refuse: list[str] = Field(default_factory=list)  # request fields never to send

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lbi.models.base import ChatRequest
 from lbi.models.endpoints import EndpointRecord
 from lbi.models.openai_errors import TOKEN_FIELDS, read_error
+from lbi.models.strict import strict_schema
 
 if TYPE_CHECKING:
     from lbi.config import OpenAIModelConfig
@@ -85,16 +86,25 @@ def build_body(
     elif request.json_schema is not None:
         mode = record.json_mode if "response_format" not in refused else "prompt"
         if mode == "json_schema":
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": request.json_schema},
-            }
+            spec: dict[str, Any] = {"name": "answer", "schema": request.json_schema}
+            strict = strict_schema(request.json_schema) if wants_strict(cfg) else None
+            if strict is not None:
+                spec = {"name": "answer", "strict": True, "schema": strict}
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
         else:
             messages = _with_instruction(messages, schema_instruction(request.json_schema))
             if mode == "json_object":
                 body["response_format"] = {"type": "json_object"}
     body["messages"] = messages
     return body
+
+
+def wants_strict(cfg: OpenAIModelConfig | None) -> bool:
+    setting = getattr(cfg, "strict", "off")
+    if setting == "auto":
+        base_url = str(getattr(cfg, "base_url", "")).rstrip("/")
+        return base_url == "https://api.openai.com/v1"
+    return setting == "on"
 
 
 _QUOTED = re.compile(r"['\"`]([a-z_]+)['\"`]")
