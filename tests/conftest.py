@@ -19,6 +19,18 @@ def cfg(tmp_path: Path) -> Config:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): a module's tests stay
+    on one worker, so its module fixtures (a converted database, a llama.cpp server, a Ray
+    cluster) are built once; tests that share a server across modules (the MariaDB `make test`
+    starts) stay on one worker whatever their module. Without xdist the marks change nothing."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        group = "mariadb" if item.get_closest_marker("mariadb") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def require(condition: bool, what: str) -> None:
     """Skip locally when a component is missing; in CI a missing component is a failure."""
     if condition:

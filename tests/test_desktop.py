@@ -170,6 +170,7 @@ def _envs_check_and_synth(tmp_path: Path) -> None:
 
 
 @NEEDS_DESKTOP
+@pytest.mark.solo
 @pytest.mark.slow
 @pytest.mark.desktop
 def test_gold_envs_check_synth_then_sigkill_leaves_nothing(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ COMMANDS = {  # each with `--run x`
 STARTED = {"eval": "eval spider-dev-23:", "synth": "tasks from docs:"}
 
 
+@pytest.mark.solo
 @pytest.mark.local_model
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_ctrl_c_during_a_local_model_call_exits_promptly(command: str, tmp_path: Path) -> None:

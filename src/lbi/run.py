@@ -49,10 +49,13 @@ def _check_prices(config: Config) -> None:
     check_prices(config)
 
 
-_LATER_DEFAULTS = (
-    ("synth", "seed", 0),
-    ("models", "thinking", "auto"),
-    ("synth", "grade_threshold", 4.0),
+# Settings added after runs were named: (path, default).
+_LATER_DEFAULTS: tuple[tuple[tuple[str, ...], object], ...] = (
+    (("synth", "seed"), 0),
+    (("models", "thinking"), "auto"),
+    (("synth", "grade_threshold"), 4.0),
+    (("models", "max_tokens", "thinking"), 2048),
+    (("models", "openai", "strict"), "auto"),
 )
 
 
@@ -76,14 +79,15 @@ def default_run_name(config: Config) -> str:
         },
     )
     # Added later: at their defaults they stay out, so earlier runs keep their names.
-    for section, key, default in _LATER_DEFAULTS:
-        if basis[section].get(key) == default:
-            del basis[section][key]
+    for path, default in _LATER_DEFAULTS:
+        section = basis
+        for part in path[:-1]:
+            section = section[part]
+        if section.get(path[-1]) == default:
+            del section[path[-1]]
     for key in ("endpoints", "roles"):  # top-level sections added later, empty by default
         if not any(basis.get(key, {}).values()):
             basis.pop(key, None)
-    if basis["models"]["max_tokens"].get("thinking") == 2048:
-        del basis["models"]["max_tokens"]["thinking"]  # (one level deeper)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.env}-{config.model}").strip("-")
     return f"{slug[:60]}-{content_id(basis, n=6)}"
 

