@@ -69,7 +69,7 @@ typecheck: install-test
 
 # The MariaDB server is stopped afterwards, also when a test fails (the exit code is pytest's),
 # unless it was already running before (then it is someone else's to stop).
-unit: install-test
+unit: install-test $(OPENENV)/.installed
 	@up=0; bash scripts/mariadb.sh status 2>/dev/null && up=1; \
 	bash scripts/mariadb.sh start || exit $$?; \
 	rc=0; bash scripts/pytest.sh -n $(TEST_WORKERS) --dist loadgroup -m "not solo" || rc=$$?; \
