@@ -33,7 +33,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,6 +51,9 @@ from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
     from lbi.config import Config
+
+
+Opts = TypeVar("Opts", bound=BaseModel)
 
 
 class GymOptions(BaseModel):
@@ -236,15 +239,20 @@ class GymTextEnv:
         return list(self._tasks)
 
 
-@register_env("gym")
-def make_gym_env(arg: str, config: Config) -> GymTextEnv:
-    """`gym:ID`: any registered Gymnasium environment with text observations and actions."""
+def read_options(cls: type[Opts], config: Config, family: str) -> Opts:
+    """`env_options.<family>` as `cls`, or one `EnvError` line naming the bad key."""
     try:
-        opts = GymOptions.model_validate(config.env_options.get("gym", {}))
+        return cls.model_validate(config.env_options.get(family, {}))
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(map(str, first["loc"]))
-        raise EnvError(f"bad env_options.gym.{where}: {first['msg']}") from None
+        raise EnvError(f"bad env_options.{family}.{where}: {first['msg']}") from None
+
+
+@register_env("gym")
+def make_gym_env(arg: str, config: Config) -> GymTextEnv:
+    """`gym:ID`: any registered Gymnasium environment with text observations and actions."""
+    opts = read_options(GymOptions, config, "gym")
     if not arg:
         raise EnvError("gym needs a Gymnasium id: --env gym:ID (or gym:module:ID)")
     try:

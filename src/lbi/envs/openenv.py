@@ -32,10 +32,8 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import ValidationError
-
 from lbi.envs.base import EnvError, one_line, register_env
-from lbi.envs.gym_adapter import GymOptions, GymTextEnv
+from lbi.envs.gym_adapter import GymOptions, GymTextEnv, read_options
 from lbi.types import Doc
 
 if TYPE_CHECKING:
@@ -230,12 +228,7 @@ def _read(url: str) -> dict[str, Any]:
 @register_env("openenv")
 def make_openenv_env(arg: str, config: Config) -> GymTextEnv:
     """`openenv:URL`: any OpenEnv server (its WebSocket sessions, its schema and metadata)."""
-    try:
-        opts = OpenEnvOptions.model_validate(config.env_options.get("openenv", {}))
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        raise EnvError(f"bad env_options.openenv.{where}: {first['msg']}") from None
+    opts = read_options(OpenEnvOptions, config, "openenv")
     url = _server_url(arg, opts)
     try:
         import websockets  # noqa: F401
