@@ -34,7 +34,7 @@ $(VENV)/.installed-test: $(VENV)/.installed scripts/system-deps.sh
 	$(PIP) $(TRAIN_PINS) -e ".[$(TEST_EXTRAS)]"
 	$(BIN)/python -c "from lbi.train.export import converter_dir; converter_dir()"
 	$(BIN)/python -m lbi.envs.repo.projects
-	$(MAKE) $(OPENENV)/.installed
+	$(MAKE) $(OPENENV)/.installed $(VERIFIERS)/.installed
 	touch $@
 
 # The OpenEnv server the openenv tests talk to, in a virtualenv of its own: openenv-core pulls
@@ -44,6 +44,15 @@ OPENENV_PIN := openenv-core==0.3.0
 $(OPENENV)/.installed:
 	$(PYTHON) -m venv $(OPENENV)
 	$(OPENENV)/bin/python -m pip install --disable-pip-version-check -q "$(OPENENV_PIN)"
+	touch $@
+
+# verifiers with lbi's core, for the lbi-verifiers taskset's tests: verifiers pins mcp 2.0 and
+# openai < 3, which would move lbi's own environment.
+VERIFIERS := .venv-verifiers
+VERIFIERS_PIN := verifiers==0.4.0
+$(VERIFIERS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VERIFIERS)
+	$(VERIFIERS)/bin/python -m pip install --disable-pip-version-check -q "$(VERIFIERS_PIN)" -e .
 	touch $@
 
 install-test: $(VENV)/.installed-test
@@ -69,7 +78,7 @@ typecheck: install-test
 
 # The MariaDB server is stopped afterwards, also when a test fails (the exit code is pytest's),
 # unless it was already running before (then it is someone else's to stop).
-unit: install-test $(OPENENV)/.installed
+unit: install-test $(OPENENV)/.installed $(VERIFIERS)/.installed
 	@up=0; bash scripts/mariadb.sh status 2>/dev/null && up=1; \
 	bash scripts/mariadb.sh start || exit $$?; \
 	rc=0; bash scripts/pytest.sh -n $(TEST_WORKERS) --dist loadgroup -m "not solo" || rc=$$?; \
@@ -83,4 +92,4 @@ bench: install-test
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(OPENENV) runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(OPENENV) $(VERIFIERS) runs .pytest_cache .ruff_cache .mypy_cache
