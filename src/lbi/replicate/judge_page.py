@@ -99,6 +99,7 @@ async def _judge(
             "tokens_per_example": spent.tokens / judged,
             "usd_per_example": spent.cost_usd / judged,
             "model_s_per_example": spent.latency_s / judged,
+            "model_s": spent.latency_s,
         }
     finally:
         ctx.save_accounting()
@@ -137,8 +138,10 @@ def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
         f"# Judge accuracy: {', '.join(f'`{j}`' for j in result.judges)} on {cfg.env} / "
         f"{plan.suite}",
         "",
-        f"Written by `lbi experiment judges`. Machine: {_machine()}. Wall time "
-        f"{result.wall_s:.0f} s (gold rollouts and verdicts already stored are not redone).",
+        f"Written by `lbi experiment judges`. Machine: {_machine()}. Wall time of this command "
+        f"{result.wall_s:.0f} s (gold rollouts and verdicts already stored are not redone); the "
+        f"judges' calls took {c['model_s']:.0f} s of model time in all, over every run of the "
+        "command that made them.",
         *(["", f"Command: `{plan.command}`"] if plan.command else []),
         "",
         "The labelled set is made from the environment's reference solutions (gold seeds "
