@@ -1,13 +1,15 @@
 """Benchmark: how much does the model door add on top of the endpoint's own latency?
 
-1,000 chat calls at concurrency 32 against the fake OpenAI server (127.0.0.1, a fixed 50 ms per
-answer, served from its own process so it does not share an event loop with the client). The
-ideal wall time is calls * latency / concurrency = 1.5625 s; the door's target is <= 1.15x.
-The bare `openai.AsyncOpenAI` client with default settings runs the same load in the same run,
-for comparison, and so does the door over its `sdk` transport (the SDK's `client.post`). Then
-the cost of a cache hit through the door (target < 1 ms), over 10k hits.
+Chat calls (10,000 by default) at each concurrency (32, 256 and 1,024 by default) against the
+fake OpenAI server (127.0.0.1, a fixed 50 ms per answer, served from its own process so it does
+not share an event loop with the client). The ideal wall time is calls * latency / concurrency;
+the door's targets are <= 1.05x at 32 and <= 1.10x at 256 (issue 30). The bare
+`openai.AsyncOpenAI` client with default settings runs the same load in the same run, for
+comparison, and so does the door over its `sdk` transport (the SDK's `client.post`) and over a
+backend that only sleeps (the door's own cost). Then the cost of a cache hit through the door
+(target < 1 ms), over 10k hits.
 
-    .venv/bin/python bench/model_door.py [--calls 1000] [--rounds 5]
+    .venv/bin/python bench/model_door.py [--calls 10000] [--rounds 3] [--concurrency 32,256,1024]
 
 Prints the figures and replaces the "## Model door" section of docs/benchmarks.md.
 """
@@ -39,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import RESULTS, machine, start_fake_openai, write_section
 
 LATENCY = 0.05
-CONCURRENCY = 32
+TARGETS = {32: "<= 1.05x", 256: "<= 1.10x"}
 HEADING = "Model door"
 
 
@@ -79,9 +81,9 @@ class SleepModel:
         return None
 
 
-async def sleep_round(tag: str, calls: int) -> float:
+async def sleep_round(tag: str, calls: int, slots: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = make_config("http://127.0.0.1:1/v1", tmp)
+        cfg = make_config("http://127.0.0.1:1/v1", tmp, slots=slots)
         door = ModelDoor(SleepModel(), cfg, CallCache(cfg.cache_path), Accountant(cfg))
         wall = await timed(door.chat, requests(tag, calls))
         await door.aclose()
@@ -89,7 +91,9 @@ async def sleep_round(tag: str, calls: int) -> float:
     return wall
 
 
-def make_config(base_url: str, cache_dir: str, transport: str = "aiohttp") -> Config:
+def make_config(
+    base_url: str, cache_dir: str, transport: str = "aiohttp", slots: int = 32
+) -> Config:
     return Config.model_validate(
         {
             "models": {
@@ -97,30 +101,33 @@ def make_config(base_url: str, cache_dir: str, transport: str = "aiohttp") -> Co
                     "base_url": base_url,
                     "api_key_env": "LBI_BENCH_NO_KEY",
                     "transport": transport,
+                    "max_connections": slots,
                 }
             },
-            "door": {"concurrency": CONCURRENCY},
+            "door": {"concurrency": slots},
             "cache": {"path": str(Path(cache_dir) / "llm.sqlite")},
         }
     )
 
 
-async def door_round(base_url: str, tag: str, calls: int, transport: str = "aiohttp") -> float:
+async def door_round(
+    base_url: str, tag: str, calls: int, slots: int, transport: str = "aiohttp"
+) -> float:
     """A cold run: every call misses the (fresh) cache, goes to the server and is stored."""
     with tempfile.TemporaryDirectory() as tmp:
-        door = open_door("openai:bench", make_config(base_url, tmp, transport))
-        await timed(door.chat, requests(f"warm-{tag}", CONCURRENCY * 2))
+        door = open_door("openai:bench", make_config(base_url, tmp, transport, slots))
+        await timed(door.chat, requests(f"warm-{tag}", slots * 2))
         wall = await timed(door.chat, requests(tag, calls))
         await door.aclose()
     return wall
 
 
-async def bare_round(base_url: str, tag: str, calls: int) -> float:
+async def bare_round(base_url: str, tag: str, calls: int, slots: int) -> float:
     client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY")  # default settings
-    slots = asyncio.Semaphore(CONCURRENCY)
+    limit = asyncio.Semaphore(slots)
 
     async def call(r: ChatRequest) -> object:
-        async with slots:
+        async with limit:
             return await client.chat.completions.create(
                 model="bench",
                 messages=r.messages,  # type: ignore[arg-type]
@@ -128,7 +135,7 @@ async def bare_round(base_url: str, tag: str, calls: int) -> float:
                 temperature=0.0,
             )
 
-    await timed(call, requests(f"warm-{tag}", CONCURRENCY * 2))
+    await timed(call, requests(f"warm-{tag}", slots * 2))
     wall = await timed(call, requests(tag, calls))
     await client.close()
     return wall
@@ -162,66 +169,77 @@ def p99(xs: list[float]) -> float:
     return sorted(xs)[int(len(xs) * 0.99) - 1]
 
 
-async def main(calls: int, rounds: int, hits: int) -> str:
-    ideal = calls * LATENCY / CONCURRENCY
+async def level(
+    base_url: str, calls: int, rounds: int, slots: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Wall seconds of each client over `rounds` interleaved rounds at `slots` in flight, and
+    each client's CPU milliseconds per call."""
+    walls: dict[str, list[float]] = {"door": [], "sdk": [], "bare": [], "sleep": []}
+    cpu = dict.fromkeys(walls, 0.0)
+
+    async def measured(side: str, wall: Awaitable[float]) -> None:
+        CPU[0] = 0.0
+        walls[side].append(await wall)
+        cpu[side] += CPU[0]
+
+    for n in range(rounds):  # interleaved, so background load hits every side alike
+        tag = f"c{slots}r{n}"
+        await measured("door", door_round(base_url, f"door-{tag}", calls, slots))
+        await measured("bare", bare_round(base_url, f"bare-{tag}", calls, slots))
+        await measured("sdk", door_round(base_url, f"sdk-{tag}", calls, slots, "sdk"))
+        await measured("sleep", sleep_round(f"sleep-{tag}", calls, slots))
+        print(
+            f"concurrency {slots}, round {n}: "
+            + "  ".join(f"{side} {w[-1]:.3f}s" for side, w in walls.items())
+        )
+    per_call = rounds * (calls + 2 * slots)  # warm-up calls included in the count
+    return walls, {side: c / per_call * 1000 for side, c in cpu.items()}
+
+
+CLIENTS = {
+    "door": "lbi door (`openai:` backend, `aiohttp` transport, cold cache: every call stored)",
+    "sdk": "lbi door, `models.openai.transport=sdk` (the SDK's `client.post`)",
+    "bare": "bare `openai.AsyncOpenAI`, default settings, `chat.completions.create`",
+    "sleep": "lbi door over a backend that only sleeps 50 ms (no HTTP: the door's own cost)",
+}
+
+
+async def main(calls: int, rounds: int, hits: int, levels: list[int]) -> str:
     where = machine()
     proc, base_url = start_server()
     try:
-        door_walls, bare_walls, sleep_walls, sdk_walls = [], [], [], []
-        cpu = {"door": 0.0, "bare": 0.0, "sdk": 0.0}
-
-        async def measured(side: str, walls: list[float], wall: Awaitable[float]) -> None:
-            CPU[0] = 0.0
-            walls.append(await wall)
-            cpu[side] += CPU[0]
-
-        for n in range(rounds):  # interleaved, so background load hits both sides alike
-            await measured("door", door_walls, door_round(base_url, f"door{n}", calls))
-            await measured("bare", bare_walls, bare_round(base_url, f"bare{n}", calls))
-            await measured("sdk", sdk_walls, door_round(base_url, f"sdk{n}", calls, "sdk"))
-            sleep_walls.append(await sleep_round(f"sleep{n}", calls))
-            print(
-                f"round {n}: door {door_walls[-1]:.3f}s  bare openai {bare_walls[-1]:.3f}s  "
-                f"door over the SDK {sdk_walls[-1]:.3f}s  "
-                f"door over sleep backend {sleep_walls[-1]:.3f}s"
-            )
-        # client CPU per call (warm-up calls included in the count)
-        per_call = rounds * (calls + 2 * CONCURRENCY)
-        door_cpu_ms, bare_cpu_ms, sdk_cpu_ms = (cpu[s] / per_call * 1000 for s in cpu)
+        results = [(slots, *await level(base_url, calls, rounds, slots)) for slots in levels]
         door_hits, get_hits = await hit_costs(base_url, hits)
     finally:
         proc.terminate()
         proc.wait(10)
-    d_med, b_med = statistics.median(door_walls), statistics.median(bare_walls)
-    s_med, k_med = statistics.median(sleep_walls), statistics.median(sdk_walls)
     ms = 1000.0
     lines = [
         f"`bench/model_door.py`: {where}; openai {openai.__version__}, aiohttp "
         f"{aiohttp.__version__}; the fake server's event loop: {server_event_loop()} (the machine is "
         "shared, so figures are noisy).",
         "",
-        f"{calls} calls at concurrency {CONCURRENCY} against the fake OpenAI server "
-        f"(127.0.0.1, own process, {LATENCY * ms:.0f} ms per answer); "
-        f"ideal wall = {calls} x {LATENCY:g} s / {CONCURRENCY} = {ideal:.4f} s. "
-        f"Median (best) of {rounds} interleaved rounds. With a {CONCURRENCY}-slot limit the last "
-        f"wave is partial, so no client can beat ceil({calls}/{CONCURRENCY}) x {LATENCY:g} s = "
-        f"{math.ceil(calls / CONCURRENCY) * LATENCY:.3f} s "
-        f"({math.ceil(calls / CONCURRENCY) * LATENCY / ideal:.3f}x).",
+        f"{calls:,} calls at each concurrency against the fake OpenAI server (127.0.0.1, own "
+        f"process, {LATENCY * ms:.0f} ms per answer); ideal wall = calls x {LATENCY:g} s / "
+        f"concurrency. Median (best) of {rounds} interleaved rounds per concurrency. The last wave "
+        "is partial, so no client can beat ceil(calls / concurrency) x 50 ms (the floor column).",
         "",
-        "| client | wall s | ratio to ideal | client CPU ms/call | target |",
-        "|---|---|---|---|---|",
-        f"| lbi door (`openai:` backend, default `aiohttp` transport, cold cache: every call "
-        f"stored) | {d_med:.3f} ({min(door_walls):.3f}) "
-        f"| {d_med / ideal:.3f}x ({min(door_walls) / ideal:.3f}x) | {door_cpu_ms:.2f} | <= 1.15x |",
-        f"| lbi door, `models.openai.transport=sdk` (the SDK's `client.post`) | {k_med:.3f} "
-        f"({min(sdk_walls):.3f}) | {k_med / ideal:.3f}x ({min(sdk_walls) / ideal:.3f}x) "
-        f"| {sdk_cpu_ms:.2f} | — |",
-        f"| bare `openai.AsyncOpenAI`, default settings, `chat.completions.create` | {b_med:.3f} "
-        f"({min(bare_walls):.3f}) | {b_med / ideal:.3f}x ({min(bare_walls) / ideal:.3f}x) "
-        f"| {bare_cpu_ms:.2f} | — |",
-        f"| lbi door over a backend that only sleeps 50 ms (no HTTP: the door's own cost) "
-        f"| {s_med:.3f} ({min(sleep_walls):.3f}) | {s_med / ideal:.3f}x ({min(sleep_walls) / ideal:.3f}x) "
-        f"| — | — |",
+        "| concurrency | client | wall s | ratio to ideal | floor | client CPU ms/call | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for slots, walls, cpu_ms in results:
+        ideal = calls * LATENCY / slots
+        floor = math.ceil(calls / slots) * LATENCY / ideal
+        for side, label in CLIENTS.items():
+            w = walls[side]
+            med = statistics.median(w)
+            target = TARGETS.get(slots, "—") if side == "door" else "—"
+            cpu = f"{cpu_ms[side]:.2f}" if side != "sleep" else "—"
+            lines.append(
+                f"| {slots:,} | {label} | {med:.3f} ({min(w):.3f}) | {med / ideal:.3f}x "
+                f"({min(w) / ideal:.3f}x) | {floor:.3f}x | {cpu} | {target} |"
+            )
+    lines += [
         "",
         f"Cache hit, {hits} hits over 1,000 cached requests:",
         "",
@@ -245,12 +263,14 @@ async def main(calls: int, rounds: int, hits: int) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="model door overhead benchmark")
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", default="32,256,1024", help="comma-separated levels")
     parser.add_argument("--hits", type=int, default=10_000)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    body = asyncio.run(main(args.calls, args.rounds, args.hits))
+    levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+    body = asyncio.run(main(args.calls, args.rounds, args.hits, levels))
     print(f"## {HEADING}\n\n{body}")
     if not args.no_write:
         write_section(HEADING, body)
