@@ -53,9 +53,6 @@ def build_messages(
     caching) then reuses the system prompt, objective, start, earlier history and earlier
     examples instead of processing them again at each step (bench/local_agent.py measures it).
 
-    HISTORY keeps each step's REASON beside its action: a model that wrote its query in REASON
-    and answered `submit` lost the query with it, and at the next step wrote a placeholder
-    (Qwen2.5-Coder-1.5B on spider, seen in its trajectories).
     START is the episode's first observation (a database's schema, the task's page), kept for
     the whole episode: with only the latest observation, a model that got an error saw the error
     and no longer the schema, and repeated its last action (Qwen2.5-Coder-0.5B, measured). An
@@ -86,10 +83,9 @@ def build_messages(
         if n > first:
             result = shorten(s.next_observation, settings.result_chars)
             worked = [(next(number), e) for e in blocks.pop(n - 1, ())]
-            reason = " ".join(s.reason.split()) if settings.reason_chars else ""
             entries.append(
                 {"n": n, "action": s.action, "result": result, "repeats": seen.get(s.action)}
-                | {"reason": clip(reason, settings.reason_chars), "examples": worked}
+                | {"examples": worked}
             )
         seen.setdefault(s.action, n)
     # Examples of steps that are now tool turns (native tools) are shown with this step's.

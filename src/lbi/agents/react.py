@@ -46,7 +46,6 @@ class EpisodeSettings:
     obs_chars: int = 3000  # observations are truncated to this in the prompt
     history_steps: int = 10  # most recent steps shown in HISTORY
     result_chars: int = 300  # each HISTORY result is cut to this
-    reason_chars: int = 600  # each HISTORY step's REASON is cut to this (0: actions only)
     # An answer repeating an earlier failed action is asked once more, at most this many times
     # per episode (a model that always repeats costs at most this many extra calls).
     retry_repeats: int = 1

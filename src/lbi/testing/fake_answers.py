@@ -15,7 +15,7 @@ def digest(text: str) -> str:
 
 # Items are fenced as <example-BOUNDARY id="N"> (prompts.fence), or plain in older prompts.
 BLOCK_ID = re.compile(r'<(?:excerpt|example)(?:-[0-9a-f]+)? id="(\d+)">')
-_HISTORY_LINE = re.compile(r"^\s*\d+\. (?:REASON|ACTION): ", re.MULTILINE)
+_HISTORY_LINE = re.compile(r"^\s*\d+\. ACTION: ", re.MULTILINE)
 _OBJECTIVE = re.compile(r"^OBJECTIVE: (.*)$", re.MULTILINE)
 
 

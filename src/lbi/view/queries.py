@@ -76,7 +76,7 @@ def retrieved_examples(step: Step) -> list[str]:
     return []
 
 
-_HISTORY_ENTRY = re.compile(r"\n\n\d+\. (?:REASON|ACTION): ")
+_HISTORY_ENTRY = re.compile(r"\n\n\d+\. ACTION: ")
 
 
 class RunView:
