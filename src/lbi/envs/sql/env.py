@@ -99,7 +99,8 @@ class SqlEnv:
         description = (
             f"Each action is ONE {self.backend.label} statement on a single line, or `submit`.\n"
             "- A statement runs on your private copy of the database; you see its result table "
-            f"(at most {self.max_rows} rows, then the total row count) or its error.\n"
+            f"(at most {self.max_rows} rows, then the total row count) or its error. Only the "
+            "statement after ACTION: runs: one written in REASON is not run.\n"
             "- `submit` ends the episode and hands in the result of your most recent statement that "
             "returned a table; before any has, it is refused: run your query first.\n"
             "- `submit` followed by a statement on the same line (e.g. `submit SELECT count(*) "
