@@ -6,12 +6,9 @@ the verdicts in `<name>-judged`, so a rerun resumes and pays for nothing twice.
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from lbi.replicate.judges import (
     scores,
     table,
 )
+from lbi.replicate.page import machine
 from lbi.run import open_run
 from lbi.types import Task, Verdict
 
@@ -121,15 +119,6 @@ def _cost(c: dict[str, Any]) -> str:
     )
 
 
-def _machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {load:.1f} at the end; "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC"
-    )
-
-
 def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
     counts = kind_counts(result.pairs)
     c = result.cost
@@ -138,7 +127,7 @@ def write(cfg: Config, plan: JudgePlan, result: JudgeResult) -> Path:
         f"# Judge accuracy: {', '.join(f'`{j}`' for j in result.judges)} on {cfg.env} / "
         f"{plan.suite}",
         "",
-        f"Written by `lbi experiment judges`. Machine: {_machine()}. Wall time of this command "
+        f"Written by `lbi experiment judges`. Machine: {machine()}. Wall time of this command "
         f"{result.wall_s:.0f} s (gold rollouts and verdicts already stored are not redone); the "
         f"judges' calls took {c['model_s']:.0f} s of model time in all, over every run of the "
         "command that made them.",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,16 @@ class Evidence:
     command: str = ""  # the command line that wrote the page
     notes: list[str] = field(default_factory=list)  # sentences under the introduction
     training: list[str] = field(default_factory=list)  # one line per LoRA arm trained
+
+
+def machine() -> str:
+    """The machine a page was written on, its load and the time."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {load:.1f} at the end; "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC"
+    )
 
 
 def _pct(x: float) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from lbi.eval.harness import EvalPlan, evaluate, supported_variants
 from lbi.pipeline.indexes import build_index
 from lbi.pipeline.synth import current_examples, kept_examples, run_all
 from lbi.replicate import arms
-from lbi.replicate.page import Evidence, write_page
+from lbi.replicate.page import Evidence, machine, write_page
 from lbi.run import open_run
 from lbi.train.options import TrainResult
 from lbi.types import EvalResult, Task, Trajectory
@@ -119,6 +120,7 @@ def lora_skip_reason(cfg: Config, plan: PaperPlan) -> str | None:
 
 
 async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = print) -> Path:
+    started = time.perf_counter()
     cfg = cfg.model_copy(deep=True)
     cfg.synth.seed = max(cfg.synth.seed, plan.synth_seed())
     main = open_run(cfg, plan.name)
@@ -197,6 +199,10 @@ async def run_paper(cfg: Config, plan: PaperPlan, say: Callable[[str], None] = p
         gold_success=sum(t.success for t in gold) / len(gold) if gold else None,
         training=training,
         notes=[
+            f"Machine: {machine()}. Wall time of this command {time.perf_counter() - started:.0f} s "
+            "(work already stored is not redone); the model's calls took "
+            f"{main.accountant.total.latency_s:.0f} s in all, over every run of the command "
+            f"(`lbi stats {plan.name}`).",
             contamination_line(main, bench, plan.seeds),
             *([] if varies else [HELD_OUT]),
             *skipped,
