@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
             for traj in store.all(Trajectory):
                 if traj.model.removeprefix("local:") != args.model or not traj.steps:
                     continue
+                if traj.variant.startswith("floor:"):  # fixed actions: no model answered
+                    continue
                 trajectories += 1
                 steps = [s for attempt in traj.attempts for s in attempt.steps] + traj.steps
                 by_variant.setdefault(traj.variant, []).extend(steps)
