@@ -171,6 +171,7 @@ def _wait(proc: subprocess.Popen[bytes], cond: Callable[[], bool], timeout: floa
     return False
 
 
+@pytest.mark.solo
 def test_node_workers_killed_then_driver_killed(cluster: LoopbackCluster, tmp_path: Path) -> None:
     """Kill the second node's environment workers mid-rollout: their episodes run again
     elsewhere, and no model call is paid twice. Then SIGKILL the driver: the same command
@@ -208,6 +209,7 @@ def test_node_workers_killed_then_driver_killed(cluster: LoopbackCluster, tmp_pa
     _no_actors_left(cluster)
 
 
+@pytest.mark.solo
 def test_hung_env_actor_is_replaced_and_episode_failed(
     cluster: LoopbackCluster, tmp_path: Path
 ) -> None:
@@ -312,6 +314,7 @@ def _chromium_left(browser: list[int], actors: list[int], timeout_s: float = 30)
         time.sleep(0.25)
 
 
+@pytest.mark.solo
 @pytest.mark.browser
 def test_miniwob_episode_in_actor_leaves_no_chromium(cluster: LoopbackCluster) -> None:
     py = [sys.executable, "-c"]
