@@ -204,9 +204,16 @@ class EvalResult(Record):
     first_success: bool | None = None
     reflections: int = 0
     nodes: int = 0
+    # The content id of the records the variant retrieved from (`ExampleIndex.fingerprint`); ""
+    # for a variant that retrieves nothing. Part of the id, so an episode run on other data (the
+    # run's dataset grew since) is not taken for done.
+    data: str = ""
 
     def compute_id(self) -> str:
-        return content_id("eval", self.suite, self.variant, self.task_id, self.model, self.seed)
+        on = (self.data,) if self.data else ()
+        return content_id(
+            "eval", self.suite, self.variant, self.task_id, self.model, self.seed, *on
+        )
 
 
 class Failure(Record):

@@ -26,7 +26,7 @@ from lbi.eval.metered import MeteredDoor
 from lbi.executor import env_resources, make_executor
 from lbi.models.base import ModelError
 from lbi.pipeline.failures import StageFailures
-from lbi.progress import stage_progress
+from lbi.progress import console, stage_progress
 from lbi.types import EvalResult, Example, Task, Trajectory
 
 if TYPE_CHECKING:
@@ -102,8 +102,10 @@ def _result(
     traj: Trajectory,
     meter: MeteredDoor | None,
     wall: float,
+    data: str = "",
 ) -> EvalResult:
     return EvalResult(
+        data=data,
         suite=plan.suite,
         variant=variant,
         task_id=task.id,
@@ -164,7 +166,12 @@ async def evaluate(
     probe.close()
     temperature = plan.temperature if plan.seeds > 1 else 0.0
     jobs = [(v, s, t) for v in [*plan.variants, *floors] for s in range(plan.seeds) for t in tasks]
-    done = ctx.store.ids(EvalResult)
+    # What each variant retrieves from, so results on other data are not taken for done.
+    data = {
+        v: index.fingerprint()
+        for v in plan.variants
+        if (index := indexes.get(INDEX_FOR.get(v, ""))) is not None
+    }
 
     def rid(job: tuple[str, int, Task]) -> str:
         v, s, t = job
@@ -177,9 +184,11 @@ async def evaluate(
             success=False,
             reward=0,
             steps=0,
+            data=data.get(v, ""),
         ).id
 
-    todo = [j for j in jobs if rid(j) not in done]
+    todo = [j for j in jobs if rid(j) not in ctx.store.ids(EvalResult)]
+    _drop_stale(ctx, jobs, {rid(j) for j in jobs}, door.name, plan.suite)
     # What this eval set out to do, so `lbi report` can say what an interrupted one is missing.
     ctx.store.set_meta(
         "eval_plan",
@@ -222,7 +231,15 @@ async def evaluate(
                 )
                 traj = await run_episode(meter, env, task, settings, retriever)  # type: ignore[arg-type]
             return traj, _result(
-                plan, variant, task, seed, door.name, traj, meter, time.perf_counter() - start
+                plan,
+                variant,
+                task,
+                seed,
+                door.name,
+                traj,
+                meter,
+                time.perf_counter() - start,
+                data.get(variant, ""),
             )
         except (ModelError, EnvCallFailed) as e:
             failures.fail(rid(job), e, f"{variant} task {task.name or task.id} seed {seed}")
@@ -235,7 +252,15 @@ async def evaluate(
             settings = EpisodeSettings(seed=seed, sample=seed, variant=variant)
             traj = new_trajectory(task, door.name, settings, f"env timeout: {e}")
             return traj, _result(
-                plan, variant, task, seed, door.name, traj, None, time.perf_counter() - start
+                plan,
+                variant,
+                task,
+                seed,
+                door.name,
+                traj,
+                None,
+                time.perf_counter() - start,
+                data.get(variant, ""),
             )
 
     ctx.store.put(tasks)
@@ -252,6 +277,32 @@ async def evaluate(
     failures.report()
     wanted = {rid(j) for j in jobs}
     return [r for r in ctx.store.all(EvalResult) if r.id in wanted]
+
+
+def _drop_stale(
+    ctx: RunContext, jobs: list[tuple[str, int, Task]], wanted: set[str], model: str, suite: str
+) -> None:
+    """Delete the stored results of these episodes that were run on other data than the
+    variant's index holds now (the dataset grew or changed since): they are rerun, and a report
+    never mixes them with the new ones. Their trajectories stay in the store."""
+    keys = {(v, s, t.id) for v, s, t in jobs}
+    stale = [
+        r
+        for r in ctx.store.all(EvalResult)
+        if r.suite == suite
+        and r.model == model
+        and (r.variant, r.seed, r.task_id) in keys
+        and r.id not in wanted
+    ]
+    if stale:
+        ctx.store.put(drop=[(EvalResult.kind, r.id) for r in stale])
+        variants = ", ".join(sorted({r.variant for r in stale}))
+        console.print(
+            f"eval: {len(stale)} result(s) of {variants} were made on data the run no longer"
+            " holds; running them again",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def missing_episodes(ctx: RunContext, results: list[EvalResult]) -> dict[str, list[str]]:

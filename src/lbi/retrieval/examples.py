@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from lbi.retrieval.errors import RetrievalError
 from lbi.retrieval.persist import atomic_dir
 from lbi.retrieval.text_index import Item, Scored, TextIndex
-from lbi.types import Doc, Example, Record, Step, Trajectory
+from lbi.types import Doc, Example, Record, Step, Trajectory, content_id
 
 if TYPE_CHECKING:
     from lbi.config import Config
@@ -114,6 +114,10 @@ class ExampleIndex:
         added = self.text.add(_item(r) for r in fresh.values())
         self._records.update(fresh)
         return added
+
+    def fingerprint(self) -> str:
+        """The content id of the records indexed: equal for equal record sets."""
+        return content_id("index", *sorted(self._records))
 
     def get(self, record_id: str) -> Record:
         try:
