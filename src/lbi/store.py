@@ -28,7 +28,12 @@ CREATE TABLE IF NOT EXISTS records (
   UNIQUE(kind, id));
 CREATE TABLE IF NOT EXISTS marks (stage TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(stage, key));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS verdict_example ON records(json_extract(data, '$.example_id'), id)
+  WHERE kind = 'verdict';
 """
+PAGE = 500  # records read per query by the iterators
+# The (kind, field) pairs `iter_by` can walk in order: each has an index above.
+_INDEXED = {("verdict", "example_id"): "verdict_example"}
 
 DB_NAME = "run.sqlite"
 
@@ -152,6 +157,44 @@ class RunStore:
                 "SELECT data FROM records WHERE kind=? ORDER BY seq", (cls.kind,)
             ).fetchall()
         return [cls.model_validate_json(r[0]) for r in rows]
+
+    def iter(self, cls: type[R], page: int = PAGE) -> Iterator[R]:
+        """Every record of `cls` in id order, read `page` at a time, so memory stays at one page
+        whatever the run's size. Pages are separate queries (no cursor is held between them), so
+        a writer in between is not blocked; a record added behind the walk is not seen."""
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT id, data FROM records WHERE kind=? AND id>? ORDER BY id LIMIT ?",
+                    (cls.kind, after, page),
+                ).fetchall()
+            for _, data in rows:
+                yield cls.model_validate_json(data)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+    def iter_by(self, cls: type[R], field: str, page: int = PAGE) -> Iterator[R]:
+        """Every record of `cls` ordered by `field` (then id), a page at a time, through the
+        field's index (only the pairs in `_INDEXED` have one)."""
+        if (cls.kind, field) not in _INDEXED:
+            raise ValueError(f"no index orders {cls.kind} records by {field}")
+        key = f"json_extract(data, '$.{field}')"
+        sql = (
+            f"SELECT {key}, id, data FROM records INDEXED BY {_INDEXED[cls.kind, field]} "
+            f"WHERE kind='{cls.kind}' AND {key} >= ? AND ({key} > ? OR id > ?) "
+            f"ORDER BY {key}, id LIMIT ?"
+        )  # `key >= ?` alone lets SQLite seek in the index instead of scanning it from the start
+        after: tuple[Any, str] = ("", "")
+        while True:
+            with self._lock:
+                rows = self._conn.execute(sql, (after[0], after[0], after[1], page)).fetchall()
+            for _, _, data in rows:
+                yield cls.model_validate_json(data)
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
 
     def ids(self, cls: type[Record]) -> set[str]:
         with self._lock:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -221,8 +221,8 @@ def export(
     Agent Data Protocol trajectories (JSONL)."""
     from lbi.config import ConfigError, dump_config
     from lbi.pipeline import export as ex
-    from lbi.pipeline.synth import action_space, decide
-    from lbi.pipeline.synth import stats as compute
+    from lbi.pipeline.filter import Decision
+    from lbi.pipeline.synth import action_space, iter_decisions, table_row
     from lbi.types import Trajectory, Verdict
 
     if records not in ("examples", "trajectories", "both"):
@@ -230,42 +230,58 @@ def export(
     if records != "examples" and format != "adp":
         raise ConfigError("--records is for --format adp; the other formats export examples")
     ctx = existing_run(run, config, set_)
-    decisions = [d for d in decide(ctx) if d.kept != rejected]
     space = action_space(ctx)
     native = bool(space.tools)
+    chosen = raw = kept = 0
+    # The trajectories of the chosen examples: kept only for ADP's whole trajectories.
+    wanted: set[str] = set()
+    track = format == "adp" and records != "examples"
+
+    def pairs() -> Iterator[tuple[Decision, list[Verdict]]]:
+        nonlocal chosen, raw, kept
+        for d, vs in iter_decisions(ctx):
+            raw, kept = raw + 1, kept + d.kept
+            if d.kept != rejected:
+                chosen += 1
+                if track:
+                    wanted.add(d.example.trajectory_id)
+                yield d, vs
+
     if format == "openai":
-        n = ex.export_openai(out_path, decisions, space, native)
+        n = ex.export_openai(out_path, pairs(), space, native)
     elif format == "jsonl":
-        n = ex.export_plain(out_path, decisions, ctx.store.all(Verdict))
+        n = ex.export_plain(out_path, pairs())
     elif format == "hf":
-        s = compute(ctx)
-        card = {
-            "name": f"lbi dataset: {run}",
-            "config": dump_config(ctx.config),
-            "counts": {
-                k: s[k] for k in ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
-            },
-        }
-        n = ex.export_hf(out_path, decisions, ctx.store.all(Verdict), space, native, card)
+
+        def card() -> dict[str, Any]:  # after the rows: it counts what they counted
+            s = table_row(ctx, raw, kept, [door.name for door in ctx.judges()])
+            keys = ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
+            return {
+                "name": f"lbi dataset: {run}",
+                "config": dump_config(ctx.config),
+                "counts": {k: s[k] for k in keys},
+            }
+
+        n = ex.export_hf(out_path, pairs(), space, native, card)
     elif format == "adp":
         from lbi.pipeline.adp import export_adp
 
-        wanted = {d.example.trajectory_id for d in decisions}
-        trajs = [t for t in ctx.store.all(Trajectory) if t.id in wanted]
-        n = export_adp(
-            out_path,
-            decisions if records != "trajectories" else [],
-            trajs if records != "examples" else [],
-            ctx.store.all(Verdict),
-            space,
-        )
+        examples = pairs()
+        if records == "trajectories":  # walk the decisions for their trajectories, write none
+            wanted.update(d.example.trajectory_id for d, _ in examples)
+            examples = iter(())
+
+        def trajectories() -> Iterator[Trajectory]:
+            if records != "examples":
+                yield from (t for t in ctx.store.iter(Trajectory) if t.id in wanted)
+
+        n = export_adp(out_path, examples, trajectories, space)
     else:
         raise ConfigError(f"unknown export format {format!r}; use openai, hf, jsonl or adp")
     ctx.store.close()
     unit = {"openai": "chat samples", "adp": "ADP trajectories"}.get(format, "rows")
     out.print(
-        f"wrote {n} {unit} "
-        f"({len(decisions)} {'rejected' if rejected else 'kept'} examples) to {out_path}"
+        f"wrote {n} {unit} ({chosen} {'rejected' if rejected else 'kept'} examples) to {out_path}"
     )
 
 

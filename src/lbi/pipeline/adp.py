@@ -24,6 +24,7 @@ How lbi's records map, so that reading a file back gives the records again:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, cast, get_args
 
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lbi.envs.base import ActionSpace
 from lbi.envs.tools.actions import RESPOND, format_tool_action, parse_tool_action
-from lbi.pipeline.export import lineage, write_jsonl
+from lbi.pipeline.export import Pair, lineage, write_jsonl
 from lbi.pipeline.filter import Decision
 from lbi.types import Step, Trajectory, Verdict
 
@@ -162,18 +163,25 @@ def trajectory_to_adp(t: Trajectory, space: ActionSpace) -> AdpTrajectory:
 
 def export_adp(
     path: Path,
-    decisions: list[Decision],
-    trajectories: list[Trajectory],
-    verdicts: list[Verdict],
+    pairs: Iterable[Pair],
+    trajectories: Callable[[], Iterable[Trajectory]],
     space: ActionSpace,
 ) -> int:
-    """One ADP trajectory per JSON line: the examples, then the whole trajectories, by id."""
-    rows = [
-        example_to_adp(d, verdicts, space) for d in sorted(decisions, key=lambda d: d.example.id)
-    ]
-    rows += [trajectory_to_adp(t, space) for t in sorted(trajectories, key=lambda t: t.id)]
-    write_jsonl(path, [r.model_dump(mode="json", exclude={"available_apis"}) for r in rows])
-    return len(rows)
+    """One ADP trajectory per JSON line, written as they come: the examples (in the id order the
+    pairs come in), then `trajectories()` (called once the examples are written, so it may
+    depend on them)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for d, vs in pairs:
+            yield _dump(example_to_adp(d, vs, space))
+        for t in trajectories():
+            yield _dump(trajectory_to_adp(t, space))
+
+    return write_jsonl(path, rows())
+
+
+def _dump(t: AdpTrajectory) -> dict[str, Any]:
+    return t.model_dump(mode="json", exclude={"available_apis"})
 
 
 def read_adp(path: Path) -> list[AdpTrajectory]:

@@ -7,6 +7,7 @@ done-marks in one transaction: kill it anywhere and the same command picks up wh
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,10 @@ from lbi.envs.base import ActionSpace
 from lbi.pipeline import backward
 from lbi.pipeline import filter as filt
 from lbi.pipeline import tasks as task_stage
+from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.failures import grouped
 from lbi.pipeline.rollout import rollout_tasks
-from lbi.types import Doc, Example, Failure, Task, Trajectory, Verdict
+from lbi.types import Doc, Example, Failure, Task, Trajectory, Verdict, content_id
 
 if TYPE_CHECKING:
     from lbi.run import RunContext
@@ -157,11 +159,73 @@ def decide(
     )
 
 
+def iter_decisions(ctx: RunContext) -> Iterator[tuple[filt.Decision, list[Verdict]]]:
+    """`decide` one example at a time, with the verdicts behind it, in example-id order: the
+    examples are walked by id and the verdicts by example id side by side, a page of each at a
+    time, so memory does not grow with the run (the streaming exports read this)."""
+    cfg = ctx.config.synth
+    judges = [door.name for door in ctx.judges()]
+    verdicts = ctx.store.iter_by(Verdict, "example_id")
+    pending = next(verdicts, None)
+    for ex in ctx.store.iter(Example):
+        while pending is not None and pending.example_id < ex.id:  # of no stored example
+            pending = next(verdicts, None)
+        mine = []
+        while pending is not None and pending.example_id == ex.id:
+            mine.append(pending)
+            pending = next(verdicts, None)
+        if ex.policy != cfg.backward_policy:
+            continue
+        for d in filt.decide(
+            [ex],
+            mine,
+            judges,
+            cfg.combine,
+            cfg.max_window_chars,
+            replay=cfg.replay_check,
+            threshold=cfg.grade_threshold,
+        ):
+            yield d, mine
+
+
 def kept_examples(ctx: RunContext) -> list[Example]:
     return [d.example for d in decide(ctx) if d.kept]
 
 
+FINISHED = "synth_finished"  # meta: the key and Table 1 row of the last complete synthesis
+
+
+def finish_key(ctx: RunContext) -> str:
+    """What a complete synthesis depended on: the settings that shape it and the doc chunks it
+    started from. Equal keys and no failure left to retry mean there is nothing to do."""
+    cfg = ctx.config
+    shaping = cfg.model_dump(
+        include={"model", "extra_models", "env", "env_options", "synth", "embed", "roles", "models"}
+    )
+    chunks: list[str] = []
+    if cfg.synth.task_source in ("docs", "both"):
+        env = ctx.env_factory()()
+        try:
+            docs = chunk_docs(env.docs(), cfg.synth.chunk_tokens)
+            chunks = [c.id for c in task_stage.spread(docs, cfg.synth.max_chunks)]
+        finally:
+            env.close()
+    return content_id("synth-finished", shaping, chunks)
+
+
+def _synth_failures(ctx: RunContext) -> int:
+    return sum(stage in STAGES for (stage,) in ctx.store.fields(Failure, "stage"))
+
+
 async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
+    """Every synthesis stage in order; each resumes where it stopped. A run whose last synthesis
+    finished with the same settings and docs, and left no failure to retry, is not read again:
+    its Table 1 row comes back from the store's meta with today's spend."""
+    whole = stages == STAGES
+    key = finish_key(ctx) if whole else ""
+    done = ctx.store.get_meta(FINISHED) if whole else None
+    if done and done.get("key") == key and not _synth_failures(ctx):
+        return {**done["stats"], **spend(ctx), "failures": {}}
     decisions = None
     for stage in stages:
         if stage == "tasks":
@@ -173,7 +237,10 @@ async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str
         elif stage == "filter":
             decisions = await run_filter(ctx)
         ctx.save_accounting()
-    return stats(ctx, decisions)
+    out = stats(ctx, decisions)
+    if whole and not _synth_failures(ctx):
+        ctx.store.set_meta(FINISHED, {"key": key, "stats": out})
+    return out
 
 
 def stats(ctx: RunContext, decisions: list[filt.Decision] | None = None) -> dict[str, Any]:
@@ -203,17 +270,19 @@ def table_row(ctx: RunContext, raw: int, kept: int, judges: list[str]) -> dict[s
         "policy": ctx.config.synth.backward_policy,
         "judges": judges,
         "committee": ctx.config.synth.combine if len(judges) > 1 else "single judge",
-        # The synthesis stages in order, then every other spender of the run (tau2's simulated
-        # customer `user_sim`, `eval:*`): a run's money is all on one table.
-        "stages": {
-            s: stages[s]
-            for s in ["tasks", "rollout", "backward", "filter", *sorted(stages)]
-            if s in stages
-        },
-        "models": acc.get("models", {}),
+        **spend(ctx),  # a run's money is all on one table
         "calls_per_kept_example": (synth_calls / kept) if kept else None,
         "failures": failures_by_stage(ctx),
     }
+
+
+def spend(ctx: RunContext) -> dict[str, Any]:
+    """The run's spend as the accounting stands: the synthesis stages in order, then every other
+    spender of the run (tau2's simulated customer `user_sim`, `eval:*`), and per model."""
+    acc = ctx.store.get_meta("accounting", {}) or {}
+    stages = acc.get("stages", {})
+    order = ["tasks", "rollout", "backward", "filter", *sorted(stages)]
+    return {"stages": {s: stages[s] for s in order if s in stages}, "models": acc.get("models", {})}
 
 
 def failures_by_stage(ctx: RunContext) -> dict[str, list[tuple[int, str]]]:

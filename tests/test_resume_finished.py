@@ -1,0 +1,63 @@
+"""Resuming a finished synthesis reads none of its records: `lbi synth` on a run that finished
+with the same settings and docs, and has no failure to retry, answers from the store's meta
+(issue 30). Any change that could mean work (a setting, the docs) runs the stages again."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lbi.config import Config
+from lbi.pipeline.synth import run_all
+from lbi.run import open_run
+from lbi.store import RunStore
+
+COUNTS = ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
+
+
+def _synth(cfg: Config, reads: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        ctx = open_run(cfg, "fin")
+        try:
+            return await run_all(ctx)
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every bulk read of the store, as (method, record kind)."""
+    seen: list[tuple[str, str]] = []
+    for name in ("all", "iter", "iter_by", "ids", "fields", "count"):
+        original = getattr(RunStore, name)
+
+        def spy(self: RunStore, cls: Any, *a: Any, _o: Any = original, _n: str = name, **k: Any):  # type: ignore[no-untyped-def]
+            seen.append((_n, cls.kind))
+            return _o(self, cls, *a, **k)
+
+        monkeypatch.setattr(RunStore, name, spy)
+    return seen
+
+
+def test_a_finished_run_is_not_read_again(tmp_path: Path, reads: list[tuple[str, str]]) -> None:
+    cfg = Config(env="toy", model="scripted", run_root=str(tmp_path))
+    cfg.embed.name = "hash"
+    first = _synth(cfg)
+    assert first["kept_examples"] > 0
+    assert {kind for _, kind in reads} >= {"task", "trajectory", "example", "verdict"}
+
+    reads.clear()
+    again = _synth(cfg)
+    assert {k: again[k] for k in COUNTS} == {k: first[k] for k in COUNTS}
+    assert reads == [("fields", "failure")]  # whether a failure is left to retry, nothing else
+
+    # Another setting that shapes the data: the stages run (and read) again.
+    reads.clear()
+    cfg.synth.max_steps += 1
+    _synth(cfg)
+    assert ("all", "example") in reads or ("iter", "example") in reads
