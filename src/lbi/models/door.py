@@ -35,7 +35,7 @@ from lbi.models.cache import CallCache, cache_key, record_key
 from lbi.models.json_answer import check_schema, extract_json, repair_turns
 from lbi.models.registry import make_model, split_spec
 from lbi.models.thinking import thinks_by_name, without_thinking
-from lbi.tokens import budget_counter, counter_for, prompt_tokens
+from lbi.tokens import MARGIN, PER_MESSAGE, budget_counter, counter_for, prompt_tokens
 
 # The least answer budget the door leaves a request in a small context: with less room the
 # request is sent as it is, and the endpoint's refusal is that unit's record.
@@ -161,6 +161,13 @@ class ModelDoor:
         and every server refuses a prompt + max_tokens over it (vLLM, llama.cpp, OpenAI)."""
         limit = self.capabilities.context_length
         if not limit or not request.max_tokens:
+            return request
+        # No tokenizer counts more tokens than the prompt has UTF-8 bytes: when even that bound
+        # leaves room, the prompt is not tokenized (the common case, on every call's path).
+        upper = sum(
+            len(str(m.get("content") or "").encode()) + 2 * PER_MESSAGE for m in request.messages
+        )
+        if upper + MARGIN + request.max_tokens <= limit:
             return request
         room = limit - prompt_tokens(request.messages, budget_counter(self))
         if request.max_tokens <= room:
