@@ -202,14 +202,18 @@ async def evaluate(
     ) -> tuple[Trajectory, EvalResult] | None:
         variant, seed, task = job
         start = time.perf_counter()
+
+        def result(traj: Trajectory, meter: MeteredDoor | None) -> tuple[Trajectory, EvalResult]:
+            wall = time.perf_counter() - start
+            on = data.get(variant, "")
+            return traj, _result(plan, variant, task, seed, door.name, traj, meter, wall, on)
+
         try:
             if variant.startswith("floor:"):
                 traj = await _floor_episode(
                     env, task, floor_actions(env, variant, plan.max_steps), seed, door.name, variant
                 )
-                return traj, _result(
-                    plan, variant, task, seed, door.name, traj, None, time.perf_counter() - start
-                )
+                return result(traj, None)
             meter = MeteredDoor(door)
             settings = EpisodeSettings(
                 max_steps=plan.max_steps,
@@ -230,17 +234,7 @@ async def evaluate(
                     query_door,
                 )
                 traj = await run_episode(meter, env, task, settings, retriever)  # type: ignore[arg-type]
-            return traj, _result(
-                plan,
-                variant,
-                task,
-                seed,
-                door.name,
-                traj,
-                meter,
-                time.perf_counter() - start,
-                data.get(variant, ""),
-            )
+            return result(traj, meter)
         except (ModelError, EnvCallFailed) as e:
             failures.fail(rid(job), e, f"{variant} task {task.name or task.id} seed {seed}")
             return None
@@ -251,17 +245,7 @@ async def evaluate(
             # stalled evaluation (the local executor never raises this).
             settings = EpisodeSettings(seed=seed, sample=seed, variant=variant)
             traj = new_trajectory(task, door.name, settings, f"env timeout: {e}")
-            return traj, _result(
-                plan,
-                variant,
-                task,
-                seed,
-                door.name,
-                traj,
-                None,
-                time.perf_counter() - start,
-                data.get(variant, ""),
-            )
+            return result(traj, None)
 
     ctx.store.put(tasks)
     concurrency = max(1, min(capacity, ctx.config.door.concurrency))
