@@ -135,3 +135,24 @@ def test_the_real_llama_cpp_server_with_a_1024_token_context_never_overflows() -
     )
     assert prompt_tokens(first, model.count_tokens) > 1024
     assert not any(s.error and "context" in s.next_observation for s in traj.steps)
+
+
+def test_the_context_check_tokenizes_only_when_the_byte_bound_does_not_fit() -> None:
+    """On every call the door checks the answer budget against the context; when even the
+    prompt's UTF-8 byte count leaves room, the prompt is not tokenized (the hot path)."""
+    counted: list[str] = []
+
+    def count(text: str) -> int:
+        counted.append(text)
+        return len(text) // 3
+
+    model = ScriptedModel()
+    model.capabilities = replace(model.capabilities, context_length=4096)
+    model.count_tokens = count  # type: ignore[attr-defined]
+    door = ModelDoor(model, Config(), None, Accountant(Config()))
+    small = ChatRequest(messages=[{"role": "user", "content": "héllo " * 100}], max_tokens=512)
+    assert door._within_context(small) is small and counted == []
+    big = ChatRequest(messages=[{"role": "user", "content": "x " * 4000}], max_tokens=2000)
+    fitted = door._within_context(big)
+    assert counted  # 8,000 bytes + 2,000 could overflow 4,096: counted, and cut to the room left
+    assert fitted.max_tokens == 4096 - prompt_tokens(big.messages, count) < 2000
