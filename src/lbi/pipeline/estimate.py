@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from lbi.config import Config
 from lbi.envs.base import Environment
-from lbi.pipeline.chunking import chunk_docs
-from lbi.pipeline.tasks import spread
+from lbi.pipeline.tasks import doc_chunks
 
 PROMPT_PER_STEP = 1500  # tokens: system prompt, action space, task, history and retrieved examples
 COMPLETION_PER_STEP = 200  # tokens: reason + action
@@ -55,7 +54,7 @@ def _estimate(config: Config, what: str, steps: int, labels: int) -> Estimate:
 
 def synth_estimate(config: Config, env: Environment) -> Estimate:
     cfg = config.synth
-    chunks = len(spread(chunk_docs(env.docs(), cfg.chunk_tokens), cfg.max_chunks))
+    chunks = len(doc_chunks(env, cfg))
     tasks = chunks * cfg.tasks_per_chunk
     if cfg.task_source != "docs":
         tasks += cfg.explore_tasks * len(env.sample_tasks())

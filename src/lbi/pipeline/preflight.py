@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lbi.identity import training_setup
-from lbi.pipeline.chunking import chunk_docs
-from lbi.pipeline.tasks import spread
+from lbi.pipeline.tasks import doc_chunks
 from lbi.types import Task
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ def synth_starts(config: Config, env: Environment) -> list[Task]:
     cfg = config.synth
     starts: list[Task] = []
     if cfg.task_source in ("docs", "both"):
-        chunks = spread(chunk_docs(env.docs(), cfg.chunk_tokens), cfg.max_chunks)
+        chunks = doc_chunks(env, cfg)
         starts += [
             Task(env=env.name, instruction=c.title or c.source, setup=c.setup, origin="docs")
             for c in chunks

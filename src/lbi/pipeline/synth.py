@@ -16,7 +16,6 @@ from lbi.envs.base import ActionSpace
 from lbi.pipeline import backward
 from lbi.pipeline import filter as filt
 from lbi.pipeline import tasks as task_stage
-from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.failures import grouped
 from lbi.pipeline.rollout import rollout_tasks
 from lbi.types import Doc, Example, Failure, Task, Trajectory, Verdict, content_id
@@ -195,22 +194,24 @@ def kept_examples(ctx: RunContext) -> list[Example]:
 FINISHED = "synth_finished"  # meta: the key and Table 1 row of the last complete synthesis
 
 
-def finish_key(ctx: RunContext) -> str:
-    """What a complete synthesis depended on: the settings that shape it and the doc chunks it
-    started from. Equal keys and no failure left to retry mean there is nothing to do."""
-    cfg = ctx.config
-    shaping = cfg.model_dump(
+def finish_key(ctx: RunContext, chunks: list[str]) -> str:
+    """What a complete synthesis depended on: the settings that shape it and the ids of the doc
+    chunks it started from. Equal keys and no failure left to retry mean nothing to do."""
+    shaping = ctx.config.model_dump(
         include={"model", "extra_models", "env", "env_options", "synth", "embed", "roles", "models"}
     )
-    chunks: list[str] = []
-    if cfg.synth.task_source in ("docs", "both"):
-        env = ctx.env_factory()()
-        try:
-            docs = chunk_docs(env.docs(), cfg.synth.chunk_tokens)
-            chunks = [c.id for c in task_stage.spread(docs, cfg.synth.max_chunks)]
-        finally:
-            env.close()
     return content_id("synth-finished", shaping, chunks)
+
+
+def _current_chunks(ctx: RunContext) -> list[str]:
+    """The ids of the chunks the tasks stage would start from now (the docs may have changed)."""
+    if ctx.config.synth.task_source not in ("docs", "both"):
+        return []
+    env = ctx.env_factory()()
+    try:
+        return [c.id for c in task_stage.doc_chunks(env, ctx.config.synth)]
+    finally:
+        env.close()
 
 
 def _synth_failures(ctx: RunContext) -> int:
@@ -222,9 +223,13 @@ async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str
     finished with the same settings and docs, and left no failure to retry, is not read again:
     its Table 1 row comes back from the store's meta with today's spend."""
     whole = stages == STAGES
-    key = finish_key(ctx) if whole else ""
     done = ctx.store.get_meta(FINISHED) if whole else None
-    if done and done.get("key") == key and not _synth_failures(ctx):
+    # The docs are read for the key only when there is a finished synthesis to compare with.
+    if (
+        done
+        and not _synth_failures(ctx)
+        and done.get("key") == finish_key(ctx, _current_chunks(ctx))
+    ):
         return {**done["stats"], **spend(ctx), "failures": {}}
     decisions = None
     for stage in stages:
@@ -239,7 +244,9 @@ async def run_all(ctx: RunContext, stages: tuple[str, ...] = STAGES) -> dict[str
         ctx.save_accounting()
     out = stats(ctx, decisions)
     if whole and not _synth_failures(ctx):
-        ctx.store.set_meta(FINISHED, {"key": key, "stats": out})
+        from_docs = ctx.config.synth.task_source in ("docs", "both")
+        used = (ctx.store.get_meta("chunks", []) or []) if from_docs else []
+        ctx.store.set_meta(FINISHED, {"key": finish_key(ctx, used), "stats": out})
     return out
 
 

@@ -25,6 +25,7 @@ from lbi.tokens import clip_middle
 from lbi.types import Doc, Task
 
 if TYPE_CHECKING:
+    from lbi.config import SynthConfig
     from lbi.envs.base import Environment
     from lbi.run import RunContext
 
@@ -91,9 +92,15 @@ def _request(kind: str, prompt: str, k: int, meta: dict[str, Any]) -> ChatReques
     )
 
 
+def doc_chunks(env: Environment, cfg: SynthConfig) -> list[Doc]:
+    """The doc chunks synthesis writes tasks from: the env's docs cut to `chunk_tokens`, at most
+    `max_chunks` of them spread across the documentation."""
+    return spread(chunk_docs(env.docs(), cfg.chunk_tokens), cfg.max_chunks)
+
+
 async def propose_from_docs(ctx: RunContext, env: Environment) -> list[Doc]:
     cfg = ctx.config.synth
-    chunks = spread(chunk_docs(env.docs(), cfg.chunk_tokens), cfg.max_chunks)
+    chunks = doc_chunks(env, cfg)
     ctx.store.set_meta("chunks", [c.id for c in chunks])
     done = ctx.store.marked(STAGE)
     todo = [c for c in chunks if c.id not in done]
