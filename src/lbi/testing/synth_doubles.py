@@ -310,7 +310,12 @@ def _timed_model(arg: str, config: Config) -> TimedModel:
 
 
 class DocsToyEnv(ToyEnv):
-    """The toy store with 70 documentation sections (70 chunks -> 210 proposed tasks), timed."""
+    """The toy store with 70 documentation sections (70 chunks -> 210 proposed tasks), timed;
+    `synthbench-toy:N` has N sections (bench/scale.py sizes runs by it)."""
+
+    def __init__(self, sections: int = 70) -> None:
+        super().__init__()
+        self.sections = sections
 
     def docs(self) -> list[Doc]:
         return [
@@ -322,7 +327,7 @@ class DocsToyEnv(ToyEnv):
                 f"`set f{n}_NAME VALUE` to store one, `get f{n}_NAME` to read it, `delete f{n}_NAME` "
                 "to remove it, `list` to see all keys, and `submit` when done.",
             )
-            for n in range(70)
+            for n in range(self.sections)
         ]
 
     def reset(self, task: Task, seed: int | None = None) -> tuple[str, dict[str, Any]]:
@@ -334,6 +339,8 @@ class DocsToyEnv(ToyEnv):
             return super().step(action)
 
 
-@register_env("synthbench-toy", "the toy store with 70 doc sections, timed (bench/synth_cost.py)")
+@register_env(
+    "synthbench-toy", "the toy store with 70 (or `:N`) doc sections, timed (bench/synth_cost.py)"
+)
 def _docs_toy(arg: str, config: Config) -> DocsToyEnv:
-    return DocsToyEnv()
+    return DocsToyEnv(int(arg) if arg else 70)
