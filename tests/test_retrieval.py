@@ -159,8 +159,23 @@ def test_save_load_round_trip(tmp_path: Path, index: ExampleIndex, hash_embedder
         assert loaded.search_dense(text, 5) == index.search_dense(text, 5)
     some = index.search_dense("count the singers", 1)[0][0]
     assert loaded.get(some) == index.get(some)
+    saved = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     loaded.add([_example(5000)])  # a loaded index keeps growing, lexical part included
     assert loaded.search_lexical(_example(5000).steps[0].observation, 1)[0][0] == _example(5000).id
+    assert loaded.get(_example(5000).id) == _example(5000) and loaded.get(some) == index.get(some)
+    # The saved folder is not written in place (a reader sees the old index or the new one) ...
+    assert {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == saved
+    # ... and holds no record text outside the records table: observations are not kept twice.
+    assert "records.sqlite" in saved and "keys.txt" in saved
+    assert not any(PLANTED_OBS.encode() in b for n, b in saved.items() if n != "records.sqlite")
+    loaded.save(folder)
+    again = ExampleIndex.load(folder, hash_embedder)
+    assert len(again) == len(index) + 1 and again.get(_example(5000).id) == _example(5000)
+    with pytest.raises(RetrievalError, match="no record"):
+        again.get("nope")
+    (folder / "records.sqlite").unlink()
+    with pytest.raises(RetrievalError, match="rebuild the index"):
+        ExampleIndex.load(folder, hash_embedder)
 
 
 def test_load_refuses_another_embedder(tmp_path: Path, index: ExampleIndex) -> None:
@@ -306,3 +321,26 @@ def test_ties_come_back_in_id_order(hash_embedder: Embedder, threshold: int) -> 
         assert [i for i, _ in idx.search_dense("same task text", k)] == twins[:k]
     hits = idx.search_dense("same task text", 4, exclude={"t00", "t02"})
     assert [i for i, _ in hits] == ["t01", "t03", "t04", "t05"]
+
+
+def test_thousands_of_twins_give_the_smallest_ids_and_grow_the_index_in_any_order(
+    hash_embedder: Embedder,
+) -> None:
+    """Every task of a site starts on the same page: an exact-match bucket of thousands. The k
+    smallest ids come back (after exclusions), also for BM25 ties past the exact ones, and
+    still after more twins are added with smaller ids."""
+    rng = random.Random(3)
+    exact = [f"e{n:05d}" for n in range(3000)]
+    near = [f"b{n:05d}" for n in range(3000)]  # equal BM25 scores, distinct texts (same length)
+    idx = TextIndex(hash_embedder, exact_threshold=100_000)
+    idx.add([(i, "home page of the shop", i) for i in rng.sample(exact, len(exact))])
+    idx.add([(i, f"home shop {i}", i) for i in rng.sample(near, len(near))])
+    hits = idx.search_lexical("Home  page of the SHOP", 5, exclude={"e00000", "e00003"})
+    assert [i for i, _ in hits] == ["e00001", "e00002", "e00004", "e00005", "e00006"]
+    past = idx.search_lexical("home page of the shop", 3001, exclude={"e00001"})
+    assert [i for i, _ in past[-3:]] == ["e02999", "b00000", "b00001"]
+    assert past[-1][1] == past[-2][1] < past[-4][1]  # BM25 twins tie, below the exact ones
+    assert [i for i, _ in idx.search_lexical("home shop", 3)] == ["b00000", "b00001", "b00002"]
+    idx.add([("a0", "home page of the shop", "a0"), ("a1", "home shop a1", "a1")])
+    assert [i for i, _ in idx.search_lexical("home page of the shop", 2)] == ["a0", "e00000"]
+    assert [i for i, _ in idx.search_lexical("home shop", 2)][0] == "a1"

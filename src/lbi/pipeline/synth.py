@@ -191,6 +191,11 @@ def kept_examples(ctx: RunContext) -> list[Example]:
     return [d.example for d in decide(ctx) if d.kept]
 
 
+def iter_kept(ctx: RunContext) -> Iterator[Example]:
+    """The kept examples in id order, one at a time (see `iter_decisions`)."""
+    return (d.example for d, _ in iter_decisions(ctx) if d.kept)
+
+
 FINISHED = "synth_finished"  # meta: the key and Table 1 row of the last complete synthesis
 
 

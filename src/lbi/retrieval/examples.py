@@ -19,24 +19,24 @@ What goes into each search text, and why:
 
 from __future__ import annotations
 
-import json
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from lbi.retrieval.errors import RetrievalError
 from lbi.retrieval.persist import atomic_dir
+from lbi.retrieval.records import FILE as RECORDS_FILE
+from lbi.retrieval.records import RecordTable
 from lbi.retrieval.text_index import Item, Scored, TextIndex
 from lbi.types import Doc, Example, Record, Step, Trajectory, content_id
 
 if TYPE_CHECKING:
     from lbi.config import Config
     from lbi.embed.base import Embedder
-
-_KINDS: dict[str, type[Record]] = {c.kind: c for c in (Example, Doc, Trajectory)}
 
 
 class RetrievalQuery(BaseModel):
@@ -96,34 +96,42 @@ def _item(record: Record) -> Item:
 
 
 class ExampleIndex:
-    """Records searchable by observation and by meaning; searches return ids, `get` the record."""
+    """Records searchable by observation and by meaning; searches return ids, `get` the record.
 
-    def __init__(self, text: TextIndex) -> None:
+    The records themselves live in a `RecordTable` (SQLite), not in memory; they are added in
+    batches, so building from a stream of a million records holds one batch at a time."""
+
+    BATCH = 2000
+
+    def __init__(self, text: TextIndex, records: RecordTable | None = None) -> None:
         self.text = text
-        self._records: dict[str, Record] = {}
+        self._records = records if records is not None else RecordTable()
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self.text)
 
     def __contains__(self, record_id: object) -> bool:
-        return record_id in self._records
+        return record_id in self.text
 
     def add(self, records: Iterable[Record]) -> int:
         """Index records not yet present (by id); returns how many were new."""
-        fresh = {r.id: r for r in records if r.id not in self._records}
-        added = self.text.add(_item(r) for r in fresh.values())
-        self._records.update(fresh)
+        added = 0
+        it = iter(records)
+        while batch := list(itertools.islice(it, self.BATCH)):
+            fresh = {r.id: r for r in batch if r.id not in self.text}
+            added += self.text.add(_item(r) for r in fresh.values())
+            self._records.put(fresh.values())
         return added
 
     def fingerprint(self) -> str:
         """The content id of the records indexed: equal for equal record sets."""
-        return content_id("index", *sorted(self._records))
+        return content_id("index", *sorted(self.text.ids))
 
     def get(self, record_id: str) -> Record:
-        try:
-            return self._records[record_id]
-        except KeyError:
-            raise RetrievalError(f"no record {record_id!r} in this index") from None
+        record = self._records.get(record_id) if record_id in self.text else None
+        if record is None:
+            raise RetrievalError(f"no record {record_id!r} in this index")
+        return record
 
     def search_lexical(self, observation: str, k: int, exclude: Iterable[str] = ()) -> Scored:
         return self.text.search_lexical(observation, k, exclude)
@@ -136,13 +144,13 @@ class ExampleIndex:
         hits = []
         if query.m1 > 0:
             hits = [
-                Hit(id=i, score=s, source="observation", record=self._records[i])
+                Hit(id=i, score=s, source="observation", record=self.get(i))
                 for i, s in self.search_lexical(query.observation, query.m1, query.exclude)
             ]
         if query.query and query.m2 > 0:
             chosen = {h.id for h in hits} | query.exclude
             hits += [
-                Hit(id=i, score=s, source="model", record=self._records[i])
+                Hit(id=i, score=s, source="model", record=self.get(i))
                 for i, s in self.search_dense(query.query, query.m2, exclude=chosen)
             ]
         return hits
@@ -151,28 +159,17 @@ class ExampleIndex:
     def save(self, folder: str | Path) -> None:
         with atomic_dir(folder) as scratch:
             self.text.write_into(scratch)
-            with (scratch / "records.jsonl").open("w", encoding="utf-8") as f:
-                for record in self._records.values():
-                    f.write(
-                        json.dumps({"kind": record.kind, "data": record.model_dump(mode="json")})
-                    )
-                    f.write("\n")
+            self._records.save_to(scratch / RECORDS_FILE)
 
     @classmethod
     def load(cls, folder: str | Path, embedder: Embedder) -> ExampleIndex:
         folder = Path(folder)
-        index = cls(TextIndex.load(folder, embedder))
-        try:
-            with (folder / "records.jsonl").open(encoding="utf-8") as f:
-                for line in f:
-                    row = json.loads(line)
-                    record = _KINDS[row["kind"]].model_validate(row["data"])
-                    index._records[record.id] = record
-        except (OSError, ValueError, KeyError, ValidationError) as e:
-            raise RetrievalError(f"cannot read the records of the index in {folder}: {e}") from None
-        if set(index._records) != set(index.text.ids):
+        text = TextIndex.load(folder, embedder)
+        records = RecordTable.open(folder)
+        if len(records) != len(text):
+            records.close()
             raise RetrievalError(f"index in {folder} is inconsistent: records and ids differ")
-        return index
+        return cls(text, records)
 
 
 def _build(records: Iterable[Record], embedder: Embedder, config: Config) -> ExampleIndex:

@@ -26,21 +26,21 @@ import numpy as np
 
 from lbi.retrieval.dense import DenseIndex, HnswParams
 from lbi.retrieval.errors import RetrievalError
-from lbi.retrieval.lexical import LexicalIndex
+from lbi.retrieval.lexical import LexicalIndex, tie_round
 from lbi.retrieval.persist import atomic_dir
 
 if TYPE_CHECKING:
     from lbi.config import Config
     from lbi.embed.base import Embedder
 
-FORMAT = 1
+FORMAT = 2  # 2: the lexical part keeps exact-match keys, not texts
 Item = tuple[str, str, str]  # (item_id, lexical_text, dense_text)
 Scored = list[tuple[str, float]]  # [(item_id, score)], best first
 
 
 def _tie(score: float) -> float:
     """Scores equal to 6 significant digits tie (float32 kernels differ in the last bits)."""
-    return score if not np.isfinite(score) else float(f"{score:.6g}")
+    return float(tie_round(np.asarray([score]))[0])
 
 
 def _rank_key(hit: tuple[str, float]) -> tuple[float, str]:
@@ -57,6 +57,7 @@ class TextIndex:
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(embedder.dim, exact_threshold, hnsw)
         self._lock = threading.Lock()
+        self._rank: np.ndarray | None = None  # each position's rank in id order (lazily)
 
     @classmethod
     def from_config(cls, embedder: Embedder, config: Config) -> TextIndex:
@@ -88,7 +89,16 @@ class TextIndex:
             for item_id, _, _ in new:
                 self._pos[item_id] = len(self.ids)
                 self.ids.append(item_id)
+            self._rank = None
         return len(new)
+
+    def _ranks(self) -> np.ndarray:
+        """Each position's place in id order: ties are broken by it (held under the lock)."""
+        if self._rank is None or len(self._rank) != len(self.ids):
+            rank = np.empty(len(self.ids), dtype=np.int64)
+            rank[np.argsort(np.asarray(self.ids), kind="stable")] = np.arange(len(self.ids))
+            self._rank = rank
+        return self._rank
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
@@ -122,7 +132,8 @@ class TextIndex:
         """Observation-based: exact matches of the normalised text first (score inf), then BM25."""
         with self._lock:
             skip = self._positions(exclude)
-            return self._ranked(lambda n: self.lexical.search(text, n, skip), k)
+            hits = self.lexical.search(text, k, skip, self._ranks())
+            return [(self.ids[p], s) for p, s in hits]
 
     def search_dense(self, query_text: str, k: int, exclude: Iterable[str] = ()) -> Scored:
         """Model-based: embed `query_text`, then nearest items by cosine similarity."""
