@@ -184,7 +184,9 @@ def measured(name: str, which: str, cfg: dict[str, Any]) -> dict[str, Any]:
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
     if proc.returncode or not last or not last[0].startswith("RESULT "):
         raise RuntimeError(f"phase {which} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(last[0].removeprefix("RESULT "))
+    result = json.loads(last[0].removeprefix("RESULT "))
+    print(f"{name} {which}: {json.dumps(result)[:400]}", flush=True)
+    return result
 
 
 # ------------------------------------------------------------------------ one size -----------
@@ -207,15 +209,13 @@ def one_size(size: int, root: Path, base_url: str, requests: int) -> dict[str, A
         res["examples"] = store.count(Example)
     res["store_mb"] = store_bytes / 2**20
     res["rows_per_s"] = rows / res["synth"]["wall"]
-    print(f"{size}: synth {res['synth']['wall']:.0f} s, {res['store_mb']:.0f} MB", flush=True)
     res["resume"] = measured(name, "resume", cfg)
     res["index"] = measured(name, "index", cfg)
     res["retrieval"] = measured(name, "retrieval", cfg)
-    print(f"{size}: index {res['index']['wall']:.0f} s; retrieval {res['retrieval']}", flush=True)
     res["viewer"] = measure(run_dir, requests)
     for fmt in ("hf", "openai"):
         res[f"export-{fmt}"] = measured(name, f"export-{fmt}", cfg)
-    print(f"{size}: viewer {res['viewer']}", flush=True)
+    print(f"{size}: store {res['store_mb']:.0f} MB; viewer {res['viewer']}", flush=True)
     return res
 
 
