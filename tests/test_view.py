@@ -325,3 +325,35 @@ def test_ctrl_c_stops_the_viewer_without_a_resume_message(run_root: Path) -> Non
     ]
     _, printed = view_then_ctrl_c(argv, None, {**os.environ, "PYTHONPATH": src, "NO_COLOR": "1"})
     assert "stopped" in printed and "resume" not in printed
+
+
+def test_the_derived_index_is_kept_for_the_next_start_until_the_run_changes(
+    run_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lbi.view import serve
+    from lbi.view.index import build_index
+
+    root = tmp_path / "runs"
+    shutil.copytree(run_root / "v", root / "v")
+    builds: list[Path] = []
+
+    def counted(ctx: Any, path: Path) -> dict[str, Any]:
+        builds.append(path)
+        return build_index(ctx, path)
+
+    monkeypatch.setattr(serve, "build_index", counted)
+    sets = [f"run_root={root}"]
+    with opened("v", None, sets) as first:
+        pass
+    with opened("v", None, sets) as second:
+        assert second.index == first.index and first.index.is_file()
+    assert len(builds) == 1  # the second start reused it
+    with RunStore(root / "v") as store:  # the run grows: the next start builds again
+        store.put([Task(env="toy", instruction="one more task")])
+    with opened("v", None, sets) as third:
+        assert third.index != first.index
+    assert len(builds) == 2
+    assert sorted(p.name for p in (root / ".cache" / "view").iterdir()) == [third.index.name]
+    with opened("v", None, [*sets, "synth.combine=majority"]) as fourth:  # other settings
+        assert fourth.index != third.index
+    assert len(builds) == 3

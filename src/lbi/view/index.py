@@ -21,6 +21,7 @@ from lbi.types import Example, Verdict
 from lbi.view.source import ReadOnlyRun, connect_ro
 
 BATCH = 500
+INDEX_FORMAT = 1  # bump when the schema or what goes into it changes (cached indexes rebuild)
 
 _SCHEMA = """
 CREATE TABLE docs(id TEXT PRIMARY KEY, seq INT, env TEXT, source TEXT, title TEXT, chars INT);

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
-import shutil
 import socket
 import tempfile
 import threading
@@ -11,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lbi.config import ConfigError
+from lbi.config import ConfigError, dump_config
+from lbi.types import content_id
 from lbi.view.guard import is_loopback
-from lbi.view.index import build_index
+from lbi.view.index import INDEX_FORMAT, build_index
 from lbi.view.queries import RunView
-from lbi.view.source import resolve_run
+from lbi.view.source import ReadOnlyRun, connect_ro, resolve_run
 
 
 class ViewError(ConfigError):
@@ -46,17 +48,51 @@ def viewer_url(host: str, port: int, token: str | None = None) -> str:
 def opened(
     run: str, config: Path | None = None, sets: list[str] | None = None
 ) -> Iterator[RunView]:
-    """The run's view; its derived index lives in a temporary folder removed on exit."""
+    """The run's view over its derived index, built on first use and kept for the next start
+    (`cached_index`)."""
     ctx = resolve_run(run, config, sets)
-    tmp = Path(tempfile.mkdtemp(prefix="lbi-view-"))
     try:
-        index = tmp / "index.sqlite"
-        build_index(ctx, index)
+        index = cached_index(ctx)
         ctx.store.close()
         yield RunView(ctx.name, ctx.dir, ctx.store.path, index)
     finally:
         ctx.store.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cached_index(ctx: ReadOnlyRun) -> Path:
+    """The derived index for the run as it is now, under `<run_root>/.cache/view/`.
+
+    Building it reads every example (a minute at a million); a finished run's next `lbi view`
+    should not pay that again. The file is named by what it is derived from: the store's last
+    record number and record count (the store only appends; a replaced or dropped record
+    changes one or the other), its meta table (the Table 1 row's spend), the settings and the
+    index's own format. The run folder itself is never written; older files of the run are
+    removed once the new one is in place."""
+    src = connect_ro(ctx.store.path)
+    try:
+        last, count = src.execute("SELECT max(seq), count(*) FROM records").fetchone()
+        meta = src.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+    finally:
+        src.close()
+    key = content_id(
+        "view", str(INDEX_FORMAT), str(last), str(count), json.dumps(meta), dump_config(ctx.config)
+    )
+    folder = Path(ctx.config.run_root) / ".cache" / "view"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{ctx.name}-{key}.sqlite"
+    if not path.is_file():
+        fd, scratch = tempfile.mkstemp(dir=folder, prefix=f".{ctx.name}-", suffix=".tmp")
+        os.close(fd)
+        try:
+            Path(scratch).unlink()
+            build_index(ctx, Path(scratch))
+            os.replace(scratch, path)
+        finally:
+            Path(scratch).unlink(missing_ok=True)
+        for old in folder.glob(f"{ctx.name}-*.sqlite"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    return path
 
 
 def bind(host: str, port: int) -> socket.socket:
