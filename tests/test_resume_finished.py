@@ -61,3 +61,33 @@ def test_a_finished_run_is_not_read_again(tmp_path: Path, reads: list[tuple[str,
     cfg.synth.max_steps += 1
     _synth(cfg)
     assert ("all", "example") in reads or ("iter", "example") in reads
+
+
+def test_an_index_of_an_unchanged_run_is_loaded_without_reading_its_records(
+    tmp_path: Path, reads: list[tuple[str, str]]
+) -> None:
+    from lbi.pipeline.indexes import build_index
+    from lbi.types import Verdict
+
+    cfg = Config(env="toy", model="scripted", run_root=str(tmp_path))
+    cfg.embed.name = "hash"
+    _synth(cfg)
+    ctx = open_run(cfg, "fin")
+    try:
+        reads.clear()
+        first = build_index(ctx, "examples")
+        assert ("iter", "example") in reads and len(first) > 0
+        reads.clear()
+        again = build_index(ctx, "examples")  # the store has not changed: no record is read
+        assert reads == [] and again.fingerprint() == first.fingerprint()
+        distill = build_index(ctx, "distill")
+        reads.clear()
+        assert len(build_index(ctx, "distill")) == len(distill) and reads == []
+        # A new verdict may change what is kept: the examples are read (and checked) again.
+        v = Verdict(example_id="x", judge="someone", criteria={}, accept=False)
+        ctx.store.put([v])
+        reads.clear()
+        assert build_index(ctx, "examples").fingerprint() == first.fingerprint()
+        assert ("iter", "example") in reads
+    finally:
+        asyncio.run(ctx.aclose())

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING
 from lbi.pipeline.chunking import chunk_docs
 from lbi.pipeline.synth import iter_kept, synth_trajectories
 from lbi.retrieval.records import FILE as RECORDS_FILE
-from lbi.types import Doc, Record
+from lbi.types import Doc, Example, Record, Task, Trajectory, Verdict, content_id
+
+SOURCE_FILE = "source.key"  # beside an index: the `source_key` it was built from
 
 if TYPE_CHECKING:
+    from lbi.embed.base import Embedder
     from lbi.retrieval.examples import ExampleIndex
     from lbi.run import RunContext
 
@@ -52,10 +55,39 @@ def build_index(ctx: RunContext, kind: str) -> ExampleIndex:
     longer wanted (or none is saved). Records are streamed: memory holds ids, not records."""
     from lbi.retrieval.errors import RetrievalError
     from lbi.retrieval.examples import ExampleIndex
-    from lbi.retrieval.text_index import TextIndex
 
     folder = index_dir(ctx, kind)
     embedder = ctx.embedder()
+    key = source_key(ctx, kind)
+    if key and (folder / SOURCE_FILE).is_file() and (folder / SOURCE_FILE).read_text() == key:
+        try:  # built from the store as it is now, with these settings: nothing to read again
+            return ExampleIndex.load(folder, embedder)
+        except RetrievalError:
+            pass
+    index = _build_or_extend(ctx, kind, folder, embedder)
+    if key:
+        (folder / SOURCE_FILE).write_text(key)
+    return index
+
+
+def source_key(ctx: RunContext, kind: str) -> str:
+    """What an index of the run's own records was built from: the store's state and the settings
+    that decide which records are kept and how they are indexed. '' for docs, which may come
+    from the environment rather than the store."""
+    if kind == "docs":
+        return ""
+    settings = ctx.config.model_dump_json(
+        include={"model", "extra_models", "synth", "embed", "retrieval", "roles"}
+    )
+    kinds = (Example, Verdict) if kind == "examples" else (Task, Trajectory)
+    return content_id("index-source", kind, ctx.store.state(*kinds), settings)
+
+
+def _build_or_extend(ctx: RunContext, kind: str, folder: Path, embedder: Embedder) -> ExampleIndex:
+    from lbi.retrieval.errors import RetrievalError
+    from lbi.retrieval.examples import ExampleIndex
+    from lbi.retrieval.text_index import TextIndex
+
     if (folder / RECORDS_FILE).is_file():
         try:
             index = ExampleIndex.load(folder, embedder)

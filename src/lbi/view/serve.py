@@ -70,12 +70,11 @@ def cached_index(ctx: ReadOnlyRun) -> Path:
     removed once the new one is in place."""
     src = connect_ro(ctx.store.path)
     try:
-        last, count = src.execute("SELECT max(seq), count(*) FROM records").fetchone()
         meta = src.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
     finally:
         src.close()
     key = content_id(
-        "view", str(INDEX_FORMAT), str(last), str(count), json.dumps(meta), dump_config(ctx.config)
+        "view", str(INDEX_FORMAT), ctx.store.state(), json.dumps(meta), dump_config(ctx.config)
     )
     folder = Path(ctx.config.run_root) / ".cache" / "view"
     folder.mkdir(parents=True, exist_ok=True)
