@@ -19,8 +19,9 @@ a fixed latency per answer, so the model is not the bottleneck). Then, on that r
 Every phase runs in its own process, so each peak RSS is that phase's alone. The growth
 exponent between sizes (log ratio of a figure over log ratio of N) is printed beside each figure.
 
-    .venv/bin/python bench/scale.py                       # 10k, 100k, 1M; writes docs/benchmarks.md
+    .venv/bin/python bench/scale.py --save scale.json     # 10k, 100k, 1M; writes docs/benchmarks.md
     .venv/bin/python bench/scale.py --sizes 10000 --no-write
+    .venv/bin/python bench/scale.py --from-saved scale.json   # the section again, from saved results
 """
 
 from __future__ import annotations
@@ -289,12 +290,94 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# Issue 30's targets, checked at the largest size: (what, met?) from the results.
+def targets(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    big, small = results[-1], results[0]
+    n = f"{big['size']:,}"
+
+    def growth(get: Any) -> float:
+        a, b = get(small), get(big)
+        return math.log(b / a) / math.log(big["size"] / small["size"]) if a > 0 < b else 0.0
+
+    both_p50 = 1000 * big["retrieval"]["both"][0]
+    pages = [1000 * big["viewer"][k][0] for k in PAGES]
+    linear = [(label, growth(get)) for label, _, get in FIGURES[1:] if label not in SUBLINEAR]
+    worst = max(linear, key=lambda x: x[1])
+    step = max((growth(get), label) for label, _, get in FIGURES if label in SUBLINEAR)
+    return [
+        (
+            f"retrieval `both` p50 ≤ 10 ms with recall@5 ≥ 0.95 at {n}: {both_p50:.1f} ms, "
+            f"recall@5 {big['retrieval']['recall5']:.3f}",
+            both_p50 <= 10 and big["retrieval"]["recall5"] >= 0.95,
+        ),
+        (
+            f"index build ≤ 10 min and RSS ≤ 4 GiB at {n}: {big['index']['wall'] / 60:.1f} min, "
+            f"{big['index']['rss_mb'] / 1024:.2f} GiB",
+            big["index"]["wall"] <= 600 and big["index"]["rss_mb"] <= 4096,
+        ),
+        (
+            f"viewer ready ≤ 60 s and pages p50 ≤ 200 ms at {n}: first start "
+            f"{big['viewer']['ready_s']:.0f} s (next start {big['viewer_warm']['ready_s']:.1f} s), "
+            f"slowest page p50 {max(pages):.0f} ms",
+            big["viewer"]["ready_s"] <= 60 and max(pages) <= 200,
+        ),
+        (
+            "export peak RSS independent of the run's size (≤ 1.15× the smallest run's): hf "
+            f"{big['export-hf']['rss_mb']:.0f} vs {small['export-hf']['rss_mb']:.0f} MB, openai "
+            f"{big['export-openai']['rss_mb']:.0f} vs {small['export-openai']['rss_mb']:.0f} MB",
+            all(
+                big[k]["rss_mb"] <= 1.15 * small[k]["rss_mb"]
+                for k in ("export-hf", "export-openai")
+            ),
+        ),
+        (
+            f"resume of a finished run ≤ 10 s at {n}: {big['resume']['wall']:.2f} s",
+            big["resume"]["wall"] <= 10,
+        ),
+        (
+            f"every figure grows at most linearly ({small['size']:,}→{n}, exponent ≤ 1.05): "
+            f"largest {worst[1]:+.2f} ({worst[0]})",
+            worst[1] <= 1.05,
+        ),
+        (f"per-step retrieval grows sub-linearly: largest {step[0]:+.2f} ({step[1]})", step[0] < 1),
+    ]
+
+
+PAGES = ("overview", "trajectory", "examples p1", "examples p500", "search")
+SUBLINEAR = {label for label, _, _ in FIGURES if label.startswith("retrieval `") and "p50" in label}
+
+
+def report(results: list[dict[str, Any]], facts: str, minutes: float) -> str:
+    checks = targets(results) if len(results) > 1 else []
+    return "\n".join(
+        [
+            f"`bench/scale.py`: {facts}; load average {os.getloadavg()[0]:.1f} at the end; the "
+            f"whole bench took {minutes:.0f} min.",
+            "",
+            "Each run is synthesized by `lbi synth` (every stage, in-process, call cache off, door "
+            "concurrency 32) on `synthbench-toy:S` (S doc sections, 3 tasks each) against the fake "
+            f"OpenAI server (own process, 127.0.0.1, {LATENCY * 1000:.0f} ms per answer, ReAct "
+            f"answers `{REACT_ACTIONS}`); the index uses the hash embedder. Each phase runs in a "
+            "process of its own, so each peak RSS is that phase's. Growth is the exponent k in "
+            "figure ∝ N^k between two sizes (1 = linear).",
+            "",
+            table(results),
+            "",
+            "Targets (issue 30), checked by the script at the largest size:",
+            "",
+            *(f"- {'met' if ok else '**missed**'}: {what}" for what, ok in checks),
+        ]
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--root", default="", help="keep the runs here (default: a temp folder)")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--save", default="", help="also write the raw results (JSON) here")
+    ap.add_argument("--from-saved", default="", help="only write the report of saved results")
     ap.add_argument("--phase", default="")
     ap.add_argument("--name", default="")
     ap.add_argument("--config", default="")
@@ -302,6 +385,17 @@ def main() -> None:
     if args.phase:
         print("RESULT " + json.dumps(phase(args)), flush=True)
         return
+    if args.from_saved:
+        saved = json.loads(Path(args.from_saved).read_text())
+        body = report(saved["results"], saved["facts"], saved["minutes"])
+    else:
+        body = run_sizes(args)
+    print(body)
+    if not args.no_write:
+        write_section(HEADING, body)
+
+
+def run_sizes(args: argparse.Namespace) -> str:
     facts = machine()
     started = time.perf_counter()
     server, base_url = start_fake_openai(
@@ -314,27 +408,14 @@ def main() -> None:
             for size in (int(x) for x in args.sizes.split(",")):
                 results.append(one_size(size, Path(tmp), base_url, args.requests))
                 print(table(results), flush=True)
+                if args.save:  # after each size, so a long run that dies keeps what it measured
+                    minutes = (time.perf_counter() - started) / 60
+                    saved = {"facts": facts, "minutes": minutes, "results": results}
+                    Path(args.save).write_text(json.dumps(saved, indent=1))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    body = "\n".join(
-        [
-            f"`bench/scale.py`: {facts}; the whole bench took "
-            f"{(time.perf_counter() - started) / 60:.0f} min.",
-            "",
-            f"Each run is synthesized by `lbi synth` (every stage, in-process, call cache off, door concurrency 32) on "
-            f"`synthbench-toy:S` (S doc sections, 3 tasks each) against the fake OpenAI server "
-            f"(own process, 127.0.0.1, {LATENCY * 1000:.0f} ms per answer, ReAct answers "
-            f"`{REACT_ACTIONS}`); the index uses the hash embedder. Each phase runs in a process "
-            "of its own, so each peak RSS is that phase's. Growth is the exponent k in "
-            "figure ∝ N^k between two sizes (1 = linear).",
-            "",
-            table(results),
-        ]
-    )
-    print(body)
-    if not args.no_write:
-        write_section(HEADING, body)
+    return report(results, facts, (time.perf_counter() - started) / 60)
 
 
 if __name__ == "__main__":
