@@ -91,3 +91,23 @@ def test_an_index_of_an_unchanged_run_is_loaded_without_reading_its_records(
         assert ("iter", "example") in reads
     finally:
         asyncio.run(ctx.aclose())
+
+
+def test_table_1_counts_the_selected_tasks_without_selecting_them_again(
+    tmp_path: Path, reads: list[tuple[str, str]]
+) -> None:
+    from lbi.pipeline.synth import count_synth_tasks, synth_tasks
+    from lbi.types import Task
+
+    cfg = Config(env="toy", model="scripted", run_root=str(tmp_path))
+    cfg.embed.name = "hash"
+    _synth(cfg)
+    ctx = open_run(cfg, "fin")
+    try:
+        n = len(synth_tasks(ctx))
+        reads.clear()
+        assert count_synth_tasks(ctx) == n and ("all", "task") not in reads
+        ctx.store.put([Task(env="toy", instruction="a task proposed later", origin="docs")])
+        assert count_synth_tasks(ctx) == n + 1 and ("all", "task") in reads  # counted again
+    finally:
+        asyncio.run(ctx.aclose())

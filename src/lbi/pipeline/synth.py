@@ -7,6 +7,8 @@ done-marks in one transaction: kill it anywhere and the same command picks up wh
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -56,13 +58,35 @@ async def run_tasks(ctx: RunContext) -> None:
         await task_stage.propose_from_exploration(ctx, ctx.env_factory())
 
 
+SELECTED = "synth_tasks_selected"  # meta: how many tasks `synth_tasks` kept, and from what
+
+
 def synth_tasks(ctx: RunContext) -> list[Task]:
     """The kept (deduplicated) synthesized tasks, in a deterministic order."""
     proposed = [t for t in ctx.store.all(Task) if t.origin in ("docs", "explore", "user")]
     cfg = ctx.config.synth
     embed = ctx.embedder().embed if cfg.dedup_threshold < 1.0 and proposed else None
     kept = task_stage.select_tasks(proposed, embed, cfg.dedup_threshold)
-    return kept[: cfg.max_tasks] if cfg.max_tasks else kept
+    kept = kept[: cfg.max_tasks] if cfg.max_tasks else kept
+    with contextlib.suppress(PermissionError):  # the viewer's store is read-only
+        ctx.store.set_meta(SELECTED, {"key": _selection_key(ctx), "count": len(kept)})
+    return kept
+
+
+def count_synth_tasks(ctx: RunContext) -> int:
+    """`len(synth_tasks(ctx))`, from the store's meta when the tasks and the settings that select
+    them are as when it was last counted: a Table 1 row (stats, exports' cards, the viewer)
+    then reads no task and embeds none (41k tasks took a third of a GB to select again)."""
+    saved = ctx.store.get_meta(SELECTED) or {}
+    if saved.get("key") == _selection_key(ctx):
+        return int(saved["count"])
+    return len(synth_tasks(ctx))
+
+
+def _selection_key(ctx: RunContext) -> str:
+    cfg = ctx.config
+    settings = [cfg.synth.dedup_threshold, cfg.synth.max_tasks, cfg.embed.model_dump()]
+    return content_id("synth-tasks", ctx.store.state(Task), json.dumps(settings, sort_keys=True))
 
 
 def _synth_task_ids(ctx: RunContext) -> set[str]:
@@ -275,7 +299,7 @@ def table_row(ctx: RunContext, raw: int, kept: int, judges: list[str]) -> dict[s
     )
     return {
         "docs": docs,
-        "tasks": len(synth_tasks(ctx)) if ctx.store.count(Task) else 0,
+        "tasks": count_synth_tasks(ctx) if ctx.store.count(Task) else 0,
         "trajectories": count_synth_trajectories(ctx),
         "raw_examples": raw,
         "kept_examples": kept,
