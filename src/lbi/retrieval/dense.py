@@ -6,7 +6,9 @@ in well under a millisecond at 100k. faiss' HNSW defaults (M=32, efConstruction=
 can miss a fifth of the true top 5 on sentence embeddings. On 100k MiniLM vectors of the bench
 corpus (2 cores): defaults 0.946 recall@5; efConstruction 100 -> 0.983 at efSearch 16, 0.999 at 32,
 1.000 at 64 (0.24 ms); efConstruction 200 gained nothing more and doubled the build (69 s vs 31 s).
-efSearch 128 keeps headroom for corpora less clustered than the bench's for ~0.2 ms more.
+efSearch 128 kept headroom for corpora less clustered than that one, but not at a million:
+bench/scale.py's 830k hash-embedded toy examples gave recall@5 0.913 at efSearch 128 (1.2 ms a
+`model` step), so the default is 256 (about twice the search time, still a few ms).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from lbi.retrieval.errors import RetrievalError
 class HnswParams:
     m: int = 32  # graph degree: more links, better recall, more memory (4*m*2 bytes a vector)
     ef_construction: int = 100  # candidate list while building: better graph, slower add
-    ef_search: int = 128  # candidate list while searching: the recall/latency dial
+    ef_search: int = 256  # candidate list while searching: the recall/latency dial
 
 
 def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
