@@ -353,7 +353,16 @@ def test_the_derived_index_is_kept_for_the_next_start_until_the_run_changes(
     with opened("v", None, sets) as third:
         assert third.index != first.index
     assert len(builds) == 2
-    assert sorted(p.name for p in (root / ".cache" / "view").iterdir()) == [third.index.name]
+    cache = root / ".cache" / "view"
+    other = cache / "v-other-0123456789abcdef.sqlite"  # another run whose name starts with "v-"
+    other.write_bytes(b"")
     with opened("v", None, [*sets, "synth.combine=majority"]) as fourth:  # other settings
         assert fourth.index != third.index
     assert len(builds) == 3
+    with RunStore(root / "v") as store:
+        store.put([Task(env="toy", instruction="and one more")])
+    with opened("v", None, sets) as fifth:
+        pass
+    # The newest three of this run stay (a viewer left open may serve one); others' are kept.
+    names = {p.name for p in cache.iterdir()}
+    assert names == {other.name, third.index.name, fourth.index.name, fifth.index.name}

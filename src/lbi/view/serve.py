@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import tempfile
@@ -66,8 +67,8 @@ def cached_index(ctx: ReadOnlyRun) -> Path:
     should not pay that again. The file is named by what it is derived from: the store's last
     record number and record count (the store only appends; a replaced or dropped record
     changes one or the other), its meta table (the Table 1 row's spend), the settings and the
-    index's own format. The run folder itself is never written; older files of the run are
-    removed once the new one is in place."""
+    index's own format. The run folder itself is never written; of the run's older files the
+    newest KEEP stay (a viewer started earlier may be serving one)."""
     src = connect_ro(ctx.store.path)
     try:
         meta = src.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
@@ -88,10 +89,21 @@ def cached_index(ctx: ReadOnlyRun) -> Path:
             os.replace(scratch, path)
         finally:
             Path(scratch).unlink(missing_ok=True)
-        for old in folder.glob(f"{ctx.name}-*.sqlite"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        _prune(folder, ctx.name)
     return path
+
+
+KEEP = 3  # cached indexes kept per run: an older one may still be served by a viewer left open
+
+
+def _prune(folder: Path, run: str) -> None:
+    """Remove this run's cached indexes but the newest KEEP (another run's name may start with
+    this one's, so only names of exactly this shape count)."""
+    shape = re.compile(re.escape(run) + r"-[0-9a-f]{16}\.sqlite")
+    mine = [p for p in folder.iterdir() if shape.fullmatch(p.name)]
+    mine.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    for old in mine[KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def bind(host: str, port: int) -> socket.socket:
