@@ -5,6 +5,7 @@ with the same settings and docs, and has no failure to retry, answers from the s
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from lbi.config import Config
 from lbi.pipeline.synth import run_all
-from lbi.run import open_run
+from lbi.run import RunContext, open_run
 from lbi.store import RunStore
 
 COUNTS = ("docs", "tasks", "trajectories", "raw_examples", "kept_examples")
@@ -63,51 +64,51 @@ def test_a_finished_run_is_not_read_again(tmp_path: Path, reads: list[tuple[str,
     assert ("all", "example") in reads or ("iter", "example") in reads
 
 
+@pytest.fixture
+def finished(tmp_path: Path) -> Iterator[RunContext]:
+    """A toy run whose synthesis finished, opened for more work."""
+    cfg = Config(env="toy", model="scripted", run_root=str(tmp_path))
+    cfg.embed.name = "hash"
+    _synth(cfg)
+    ctx = open_run(cfg, "fin")
+    try:
+        yield ctx
+    finally:
+        asyncio.run(ctx.aclose())
+
+
 def test_an_index_of_an_unchanged_run_is_loaded_without_reading_its_records(
-    tmp_path: Path, reads: list[tuple[str, str]]
+    finished: RunContext, reads: list[tuple[str, str]]
 ) -> None:
     from lbi.pipeline.indexes import build_index
     from lbi.types import Verdict
 
-    cfg = Config(env="toy", model="scripted", run_root=str(tmp_path))
-    cfg.embed.name = "hash"
-    _synth(cfg)
-    ctx = open_run(cfg, "fin")
-    try:
-        reads.clear()
-        first = build_index(ctx, "examples")
-        assert ("iter", "example") in reads and len(first) > 0
-        reads.clear()
-        again = build_index(ctx, "examples")  # the store has not changed: no record is read
-        assert reads == [] and again.fingerprint() == first.fingerprint()
-        distill = build_index(ctx, "distill")
-        reads.clear()
-        assert len(build_index(ctx, "distill")) == len(distill) and reads == []
-        # A new verdict may change what is kept: the examples are read (and checked) again.
-        v = Verdict(example_id="x", judge="someone", criteria={}, accept=False)
-        ctx.store.put([v])
-        reads.clear()
-        assert build_index(ctx, "examples").fingerprint() == first.fingerprint()
-        assert ("iter", "example") in reads
-    finally:
-        asyncio.run(ctx.aclose())
+    ctx = finished
+    reads.clear()
+    first = build_index(ctx, "examples")
+    assert ("iter", "example") in reads and len(first) > 0
+    reads.clear()
+    again = build_index(ctx, "examples")  # the store has not changed: no record is read
+    assert reads == [] and again.fingerprint() == first.fingerprint()
+    distill = build_index(ctx, "distill")
+    reads.clear()
+    assert len(build_index(ctx, "distill")) == len(distill) and reads == []
+    # A new verdict may change what is kept: the examples are read (and checked) again.
+    ctx.store.put([Verdict(example_id="x", judge="someone", criteria={}, accept=False)])
+    reads.clear()
+    assert build_index(ctx, "examples").fingerprint() == first.fingerprint()
+    assert ("iter", "example") in reads
 
 
 def test_table_1_counts_the_selected_tasks_without_selecting_them_again(
-    tmp_path: Path, reads: list[tuple[str, str]]
+    finished: RunContext, reads: list[tuple[str, str]]
 ) -> None:
     from lbi.pipeline.synth import count_synth_tasks, synth_tasks
     from lbi.types import Task
 
-    cfg = Config(env="toy", model="scripted", run_root=str(tmp_path))
-    cfg.embed.name = "hash"
-    _synth(cfg)
-    ctx = open_run(cfg, "fin")
-    try:
-        n = len(synth_tasks(ctx))
-        reads.clear()
-        assert count_synth_tasks(ctx) == n and ("all", "task") not in reads
-        ctx.store.put([Task(env="toy", instruction="a task proposed later", origin="docs")])
-        assert count_synth_tasks(ctx) == n + 1 and ("all", "task") in reads  # counted again
-    finally:
-        asyncio.run(ctx.aclose())
+    ctx = finished
+    n = len(synth_tasks(ctx))
+    reads.clear()
+    assert count_synth_tasks(ctx) == n and ("all", "task") not in reads
+    ctx.store.put([Task(env="toy", instruction="a task proposed later", origin="docs")])
+    assert count_synth_tasks(ctx) == n + 1 and ("all", "task") in reads  # counted again
