@@ -92,9 +92,8 @@ def make_run(root: Path, n_examples: int) -> None:
             "synth.dedup_threshold=1.0",
         ],
     )
-    (root / "config.yaml").parent.mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(dump_config(cfg))
-    with RunStore(root) as store:
+    with RunStore(root) as store:  # before config.yaml: a run folder without a store is damaged
+        (root / "config.yaml").write_text(dump_config(cfg))
         docs = [
             Doc(env="toy", source=f"doc{d}.md", text=" ".join(rng.choices(WORDS, k=300)))
             for d in range(max(1, n_trajs // 10))

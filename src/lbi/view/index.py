@@ -121,12 +121,12 @@ def _decide_examples(c: sqlite3.Connection, run: ReadOnlyRun, judges: list[str])
                 cfg.replay_check,
                 cfg.grade_threshold,
             )
-            for d in decisions:
+            rows, failed = [], []
+            for seq, d in enumerate(decisions, start=raw + 1):  # numbered here: one insert a batch
                 ex = d.example
-                seq = c.execute(
-                    "INSERT INTO examples(id, env, style, instruction, actions, trajectory_id, "
-                    "task_id, i, j, n_steps, kept, reasons) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows.append(
                     (
+                        seq,
                         ex.id,
                         ex.env,
                         ex.style,
@@ -139,12 +139,15 @@ def _decide_examples(c: sqlite3.Connection, run: ReadOnlyRun, judges: list[str])
                         len(ex.steps),
                         int(d.kept),
                         json.dumps(d.reasons),
-                    ),
-                ).lastrowid
-                c.executemany(
-                    "INSERT INTO failed(seq, criterion) VALUES (?,?)",
-                    [(seq, f) for f in sorted(_failed(d.reasons))],
+                    )
                 )
+                failed += [(seq, f) for f in sorted(_failed(d.reasons))]
+            c.executemany(
+                "INSERT INTO examples(seq, id, env, style, instruction, actions, trajectory_id, "
+                "task_id, i, j, n_steps, kept, reasons) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            c.executemany("INSERT INTO failed(seq, criterion) VALUES (?,?)", failed)
             raw += len(decisions)
             kept += sum(d.kept for d in decisions)
     finally:
