@@ -80,8 +80,8 @@ class RecordTable:
             if self._readonly:
                 self._copy_to_private()
             with self._conn:
-                self._conn.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", rows)
-            self._count = int(self._conn.execute("SELECT count(*) FROM records").fetchone()[0])
+                cur = self._conn.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?)", rows)
+            self._count += max(cur.rowcount, 0)  # rows inserted (ignored repeats not counted)
 
     def get(self, record_id: str) -> Record | None:
         with self._lock:
