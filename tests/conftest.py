@@ -19,6 +19,7 @@ def cfg(tmp_path: Path) -> Config:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): a module's tests stay
     on one worker, so its module fixtures (a converted database, a llama.cpp server, a Ray
