@@ -11,9 +11,9 @@ verdicts, and the next run judges exactly those examples again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lbi.envs.base import Environment
 from lbi.envs.calls import env_call, env_close
@@ -21,7 +21,7 @@ from lbi.executor import make_executor
 from lbi.models.base import ChatRequest, ContextOverflow, ModelError
 from lbi.models.fitting import prepared
 from lbi.pipeline.failures import StageFailures
-from lbi.pipeline.rules import rule_failures
+from lbi.pipeline.rules import StepLike, rule_failures
 from lbi.progress import stage_progress
 from lbi.prompts import fence, render
 from lbi.tokens import budget_counter, prompt_tokens
@@ -275,9 +275,21 @@ async def judge_examples(ctx: RunContext, examples: list[Example]) -> None:
     failures.report()
 
 
+class Window(Protocol):
+    """What a decision reads of an example: its id and its steps."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def steps(self) -> Sequence[StepLike]: ...
+
+
+W = TypeVar("W", bound=Window)
+
+
 @dataclass
-class Decision:
-    example: Example
+class Decision(Generic[W]):
+    example: W
     kept: bool
     reasons: list[str] = field(default_factory=list)
 
@@ -293,14 +305,14 @@ def replay_verdict(example_id: str, passed: bool) -> Verdict:
 
 
 def decide(
-    examples: list[Example],
+    examples: Sequence[W],
     verdicts: list[Verdict],
     judges: list[str],
     combine: str,
     max_chars: int,
     replay: bool = False,
     threshold: float = 4.0,
-) -> list[Decision]:
+) -> list[Decision[W]]:
     """Rules, then the committee (`all`, `majority`, or `graded`: every criterion's mean score
     across the judges at least `threshold`), then — when asked — the replay check."""
     by_ex: dict[str, dict[str, Verdict]] = {}

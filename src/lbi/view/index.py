@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from lbi.pipeline import filter as filt
 from lbi.pipeline.synth import table_row
-from lbi.types import Example, Verdict
+from lbi.types import Verdict
 from lbi.view.source import ReadOnlyRun, connect_ro
 
 BATCH = 500
@@ -32,14 +34,9 @@ CREATE TABLE trajs(id TEXT PRIMARY KEY, seq INT, task_id TEXT, env TEXT, model T
   variant TEXT, seed INT, sample INT, success INT, n_steps INT, stop_reason TEXT);
 CREATE INDEX trajs_task ON trajs(task_id, seq);
 CREATE TABLE verdicts(example_id TEXT, judge TEXT, data TEXT);
-CREATE INDEX verdicts_ex ON verdicts(example_id);
 CREATE TABLE examples(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, env TEXT, style TEXT,
   instruction TEXT, actions TEXT, trajectory_id TEXT, task_id TEXT, i INT, j INT,
   n_steps INT, kept INT, reasons TEXT);
-CREATE INDEX examples_traj ON examples(trajectory_id, i, j);
-CREATE INDEX examples_kept ON examples(kept, seq);
-CREATE INDEX examples_env ON examples(env, seq);
-CREATE INDEX examples_len ON examples(n_steps, seq);
 CREATE TABLE failed(seq INT, criterion TEXT, PRIMARY KEY(criterion, seq)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE examples_fts USING fts5(instruction, actions, content='examples',
   content_rowid='seq');
@@ -47,6 +44,14 @@ CREATE TABLE evals(seq INT, id TEXT, suite TEXT, variant TEXT, task_id TEXT, tas
   model TEXT, seed INT, success INT, reward REAL, steps INT, trajectory_id TEXT);
 CREATE INDEX evals_task ON evals(task_id, variant, seed);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+"""
+# Built once their table is filled: one sort each, instead of an index update per row.
+_VERDICT_INDEX = "CREATE INDEX verdicts_ex ON verdicts(example_id);"
+_EXAMPLE_INDEXES = """
+CREATE INDEX examples_traj ON examples(trajectory_id, i, j);
+CREATE INDEX examples_kept ON examples(kept, seq);
+CREATE INDEX examples_env ON examples(env, seq);
+CREATE INDEX examples_len ON examples(n_steps, seq);
 """
 
 
@@ -88,14 +93,38 @@ def judge_names(run: ReadOnlyRun, seen: list[str]) -> list[str]:
     return names
 
 
-def _examples(src: sqlite3.Connection, policy: str) -> Iterator[list[Example]]:
+class _Step(BaseModel):
+    """What the rules and the list read of a step: not the stored requests (`messages`, often
+    kilobytes a step), so the start parses a fraction of each example."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    observation: str
+    action: str
+    next_observation: str
+    error: bool = False
+
+
+class _Example(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: str
+    env: str
+    style: str
+    instruction: str
+    trajectory_id: str
+    task_id: str
+    i: int
+    j: int
+    steps: tuple[_Step, ...]
+
+
+def _examples(src: sqlite3.Connection, policy: str) -> Iterator[list[_Example]]:
     cur = src.execute(
         "SELECT data FROM records WHERE kind='example' AND json_extract(data, '$.policy')=? "
         "ORDER BY seq",
         (policy,),
     )
     while rows := cur.fetchmany(BATCH):
-        yield [Example.model_validate_json(r[0]) for r in rows]
+        yield [_Example.model_validate_json(r[0]) for r in rows]
 
 
 def _decide_examples(c: sqlite3.Connection, run: ReadOnlyRun, judges: list[str]) -> tuple[int, int]:
@@ -181,6 +210,7 @@ def build_index(run: ReadOnlyRun, path: Path) -> dict[str, Any]:
             "INSERT INTO verdicts SELECT json_extract(data,'$.example_id'), "
             "json_extract(data,'$.judge'), data FROM src.records WHERE kind='verdict' ORDER BY seq"
         )
+        c.execute(_VERDICT_INDEX)
         ev = [
             "suite",
             "variant",
@@ -202,6 +232,8 @@ def build_index(run: ReadOnlyRun, path: Path) -> dict[str, Any]:
         ]
         judges = judge_names(run, sorted(seen))
         raw, kept = _decide_examples(c, run, judges)
+        for statement in _EXAMPLE_INDEXES.strip().splitlines():
+            c.execute(statement)
         c.execute("INSERT INTO examples_fts(examples_fts) VALUES ('rebuild')")
         row = table_row(run, raw, kept, judges)
         c.execute("INSERT INTO meta VALUES ('stats', ?)", (json.dumps(row),))
