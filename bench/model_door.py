@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -89,6 +90,18 @@ async def sleep_round(tag: str, calls: int, slots: int) -> float:
         await door.aclose()
         door.cache.close()  # type: ignore[union-attr]
     return wall
+
+
+async def loop_round(tag: str, calls: int, slots: int) -> float:
+    """No door: an asyncio semaphore and a 50 ms sleep per call, the floor any client written
+    on one asyncio event loop starts from on this machine."""
+    limit = asyncio.Semaphore(slots)
+
+    async def call(r: ChatRequest) -> None:
+        async with limit:
+            await asyncio.sleep(LATENCY)
+
+    return await timed(call, requests(tag, calls))
 
 
 def make_config(
@@ -174,7 +187,7 @@ async def level(
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Wall seconds of each client over `rounds` interleaved rounds at `slots` in flight, and
     each client's CPU milliseconds per call."""
-    walls: dict[str, list[float]] = {"door": [], "sdk": [], "bare": [], "sleep": []}
+    walls: dict[str, list[float]] = {"door": [], "sdk": [], "bare": [], "sleep": [], "loop": []}
     cpu = dict.fromkeys(walls, 0.0)
 
     async def measured(side: str, wall: Awaitable[float]) -> None:
@@ -188,6 +201,7 @@ async def level(
         await measured("bare", bare_round(base_url, f"bare-{tag}", calls, slots))
         await measured("sdk", door_round(base_url, f"sdk-{tag}", calls, slots, "sdk"))
         await measured("sleep", sleep_round(f"sleep-{tag}", calls, slots))
+        await measured("loop", loop_round(f"loop-{tag}", calls, slots))
         print(
             f"concurrency {slots}, round {n}: "
             + "  ".join(f"{side} {w[-1]:.3f}s" for side, w in walls.items())
@@ -201,6 +215,7 @@ CLIENTS = {
     "sdk": "lbi door, `models.openai.transport=sdk` (the SDK's `client.post`)",
     "bare": "bare `openai.AsyncOpenAI`, default settings, `chat.completions.create`",
     "sleep": "lbi door over a backend that only sleeps 50 ms (no HTTP: the door's own cost)",
+    "loop": "no door: an `asyncio.Semaphore` and a 50 ms sleep per call (the event loop's floor)",
 }
 
 
@@ -234,11 +249,21 @@ async def main(calls: int, rounds: int, hits: int, levels: list[int]) -> str:
             w = walls[side]
             med = statistics.median(w)
             target = TARGETS.get(slots, "—") if side == "door" else "—"
-            cpu = f"{cpu_ms[side]:.2f}" if side != "sleep" else "—"
+            cpu = f"{cpu_ms[side]:.2f}" if side not in ("sleep", "loop") else "—"
             lines.append(
                 f"| {slots:,} | {label} | {med:.3f} ({min(w):.3f}) | {med / ideal:.3f}x "
                 f"({min(w) / ideal:.3f}x) | {floor:.3f}x | {cpu} | {target} |"
             )
+    lines += ["", "What the CPU allows: at the ideal rate (concurrency / 50 ms calls a second), the "
+              "door's measured client CPU per call needs this many cores for the client alone "
+              "(the fake server shares the same cores):", ""]  # fmt: skip
+    for slots, _, cpu_ms in results:
+        rate = slots / LATENCY
+        lines.append(
+            f"- {slots:,} in flight: {rate:,.0f} calls/s x {cpu_ms['door']:.2f} ms = "
+            f"{rate * cpu_ms['door'] / ms:.2f} cores; one event loop runs on one core "
+            f"(this machine has {os.cpu_count()})"
+        )
     lines += [
         "",
         f"Cache hit, {hits} hits over 1,000 cached requests:",
