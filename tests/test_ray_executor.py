@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -259,7 +260,8 @@ async def main():
     spec = EnvSpec("miniwob", Config())
     return [r async for _, r in ex.episodes(episode, ["click-test", "click-button"], 1, spec)]
 
-print("LBI", json.dumps(asyncio.run(main())))
+said = json.dumps(asyncio.run(main()))
+sys.stdout.write(f"LBI {said} :LBI\\n")  # one write: Ray's threads print here too
 """
 
 # A driver that holds one miniwob actor mid-episode until the actor is killed.
@@ -277,21 +279,27 @@ connect(sys.argv[1])
 actor = ray.remote(EnvActor).options(max_restarts=0, num_cpus=1).remote(EnvSpec("miniwob", Config()))
 pid = ray.get(actor.describe.remote())["pid"]
 ray.get(actor.call.remote("reset", (benchmark_task("click-test"), 0)))
-print("LBI", json.dumps({"actor": pid, "browser": [p.pid for p in find_marked(f"{pid}-")]}), flush=True)
+held = {"actor": pid, "browser": [p.pid for p in find_marked(f"{pid}-")]}
+sys.stdout.write(f"LBI {json.dumps(held)} :LBI\\n")  # one write: Ray's threads print here too
+sys.stdout.flush()
 try:
     while True:
         ray.get(actor.call.remote("state_digest", ()))
         time.sleep(0.2)
 except RayActorError:
-    print("LBI lost", flush=True)
+    sys.stdout.write("LBI lost :LBI\\n")
+    sys.stdout.flush()
 """
 
 
 def _said(out: IO[str]) -> str:
-    """The driver's next line of its own (Ray prints its worker-death notices there too)."""
+    """The driver's next message of its own. Ray's driver threads print worker-death notices to
+    the same stdout, in several writes, so a message can land inside one of their lines: each
+    message is one write between `LBI ` and ` :LBI`, and is found wherever it is in a line."""
     for line in out:
-        if line.startswith("LBI "):
-            return line.removeprefix("LBI ").strip()
+        found = re.search(r"LBI (.*?) :LBI", line)
+        if found:
+            return found.group(1)
     return ""
 
 
@@ -354,3 +362,12 @@ def test_miniwob_episode_in_actor_leaves_no_chromium(cluster: LoopbackCluster) -
     left = _chromium_left(held["browser"], [held["actor"]])
     assert not left, f"Chromium outlived its killed actor: {left}"
     _no_actors_left(cluster)
+
+
+def test_a_driver_message_is_found_inside_a_line_ray_printed_around_it() -> None:
+    """The line a solo run got: Ray's worker-death notice written into the middle of ours."""
+    notice = "\x1b[33m(raylet)\x1b[0m A worker died or was killed while executing a task."
+    lines = [f"{notice}\n", f"LBI lost :LBI{notice}\n"]
+    assert _said(io.StringIO("".join(lines))) == "lost"
+    assert _said(io.StringIO('(raylet) A worker died LBI {"a": 1} :LBI\n')) == '{"a": 1}'
+    assert _said(io.StringIO(f"{notice}\n")) == ""
