@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -181,3 +182,22 @@ def test_a_graded_answer_is_read_leniently_and_a_missing_score_is_1() -> None:
     assert v.scores == {"achieves": 4, "coherent": 2, "natural": 5, "reasonable": 1}
     assert v.criteria == {"achieves": True, "coherent": False, "natural": True, "reasonable": False}
     assert not v.accept
+
+
+def test_a_page_counts_only_its_own_judges_calls_in_a_run_shared_with_another(
+    tmp_path: Path,
+) -> None:
+    """Pages made with the same `--name` share one judged run (one judge's page, then the
+    committee's): each page's cost is its judges' calls, per example they judged."""
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    base = ["experiment", "judges", "--env", "toy", "--model", "scripted", "--name", "shared"]
+    base += ["--out", str(tmp_path), "--set", f"run_root={tmp_path / 'runs'}"]
+    base += ["--set", "embed.name=hash"]
+    for log in logs:
+        judges = json.dumps([f"scripted:name={log.stem},log={log}"])  # `--judges` splits at commas
+        r = CliRunner().invoke(app, [*base, "--set", f"synth.judges={judges}", "--page", log.stem])
+        assert r.exit_code == 0, r.output
+    assert [len(log.read_text().splitlines()) for log in logs] == [6, 6]  # 3 yes/no, 3 graded
+    for log in logs:
+        page = (tmp_path / f"{log.stem}.md").read_text()
+        assert page.count("3 judge calls") == 2, page  # not the 6 the shared run made in all

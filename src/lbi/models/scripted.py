@@ -220,14 +220,17 @@ def load_replay(path: str | Path) -> dict[str, dict[str, Any]]:
 
 @register("scripted")
 def _factory(arg: str, config: Config) -> ScriptedModel:
-    """`scripted`, or `scripted:replay=PATH`, `scripted:delay=0.05,log=PATH` (comma-separated)."""
+    """`scripted`, or `scripted:replay=PATH`, `scripted:delay=0.05,log=PATH` (comma-separated);
+    `name=NAME` gives it another name (`scripted-NAME`), e.g. for a committee of two."""
     opts = dict(part.split("=", 1) for part in arg.split(",") if "=" in part)
-    unknown = set(opts) - {"replay", "delay", "log"}
+    unknown = set(opts) - {"replay", "delay", "log", "name"}
     if unknown or (arg and not opts):
         raise ModelError(
-            f"bad scripted model options {arg!r}; use replay=PATH, delay=SECONDS, log=PATH"
+            f"bad scripted model options {arg!r}; use replay=PATH, delay=SECONDS, log=PATH, "
+            "name=NAME"
         )
     return ScriptedModel(
+        name=f"scripted-{opts['name']}" if "name" in opts else "scripted",
         replay=load_replay(opts["replay"]) if "replay" in opts else None,
         delay_s=float(opts.get("delay", 0.0)),
         log_path=opts.get("log"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from lbi.config import Config
 from lbi.envs.base import make_env
+from lbi.models.accounting import Accountant, Stats
 from lbi.pipeline.filter import STAGE, judge_examples
 from lbi.replicate.arms import gold_data
 from lbi.replicate.judges import (
@@ -89,9 +90,12 @@ async def _judge(
         await judge_examples(ctx, [p.example for p in pairs])
         judges = [d.name for d in ctx.judges()]
         mine = {p.example.id for p in pairs}
-        verdicts = [v for v in ctx.store.all(Verdict) if v.example_id in mine]
-        spent = ctx.accountant.stage(STAGE)
-        judged = max(1, len(pairs) * len(judges))
+        stored = ctx.store.all(Verdict)
+        verdicts = [v for v in stored if v.example_id in mine]
+        spent, judged = _spent_by(ctx.accountant, judges, stored)
+        if not judged:  # a run from before the per-model books: its stage's books
+            spent, judged = ctx.accountant.stage(STAGE), len(pairs) * len(judges)
+        judged = max(1, judged)
         cost: dict[str, Any] = {
             "calls": spent.calls,
             "tokens_per_example": spent.tokens / judged,
@@ -103,6 +107,22 @@ async def _judge(
         ctx.save_accounting()
         await ctx.aclose()
     return verdicts, judges, cost
+
+
+def _spent_by(
+    accountant: Accountant, judges: list[str], stored: list[Verdict]
+) -> tuple[Stats, int]:
+    """What these judges' calls cost in this run, and how many examples they judged in it.
+    The run is shared by every page made with the same `--name` (one judge's page, then the
+    committee's), so the stage's books hold other judges' calls and other pages' pairs too."""
+    spent = Stats()
+    for judge in judges:
+        book = accountant.models.get(judge)
+        if book is not None:
+            spent.add(book)
+    names = set(judges)
+    judged = sum(1 for v in stored if v.judge in names) if spent.calls else 0
+    return spent, judged
 
 
 def _share(counts: dict[str, int], false: bool = False) -> str:
